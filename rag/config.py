@@ -1,0 +1,193 @@
+"""Settings: the one place configuration is read (env ``HOPRAG_*`` and ``hoprag.toml``).
+
+Precedence: explicit keyword overrides > environment > TOML file > defaults.
+Everything else in hoprag takes explicit arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import ConfigError
+
+ENGINES = ("local", "openai", "vllm")
+EMBEDDERS = ("local", "openai")
+STRATEGIES = ("single", "hybrid", "hops", "llm-hops")
+RERANKERS = ("none", "pointwise", "listwise", "first", "icr")
+ORDERS = ("stable", "relevance")
+LLM_APIS = ("chat", "completions")
+SEGMENTERS = ("structure", "fixed")
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "hoprag")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of hoprag's configuration.
+
+    Build it with :meth:`Settings.load` (env + TOML) or directly with keywords;
+    ``replace(**changes)`` returns a validated copy.
+    """
+
+    data_dir: str = "data"
+    kb: str = "default"
+    cache_dir: str = dataclasses.field(default_factory=_default_cache_dir)
+    # LLM
+    engine: str = "local"
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_api: str = "chat"
+    llm_timeout_s: float = 60.0
+    max_new_tokens: int = 96
+    temperature: float = 0.0
+    kv_cache: bool = True
+    kv_cache_mb: int = 1024
+    # embeddings
+    embedder: str = "local"
+    embed_base_url: str = ""
+    embed_model: str = ""
+    embed_batch_size: int = 32
+    # store
+    chroma_url: str = ""
+    # ingest
+    segmenter: str = "structure"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 30
+    max_file_mb: float = 50.0
+    # query
+    strategy: str = "single"
+    top_k: int = 5
+    hops: int = 2
+    reranker: str = "none"
+    rerank_candidates: int = 20
+    order: str = "stable"
+    min_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("engine", self.engine, ENGINES)
+        _check_choice("embedder", self.embedder, EMBEDDERS)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("reranker", self.reranker, RERANKERS)
+        _check_choice("order", self.order, ORDERS)
+        _check_choice("llm_api", self.llm_api, LLM_APIS)
+        _check_choice("segmenter", self.segmenter, SEGMENTERS)
+        for name in ("top_k", "hops", "max_new_tokens", "chunk_tokens", "embed_batch_size", "rerank_candidates"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ConfigError(
+                f"setting chunk_overlap={self.chunk_overlap} must be >= 0 and below chunk_tokens={self.chunk_tokens}"
+            )
+        if self.engine == "openai" and not (self.llm_base_url and self.llm_model):
+            raise ConfigError(
+                "engine 'openai' needs HOPRAG_LLM_BASE_URL and HOPRAG_LLM_MODEL "
+                "(e.g. http://127.0.0.1:8000/v1 and the served model name)"
+            )
+        if self.embedder == "openai" and not (self.embed_base_url and self.embed_model):
+            raise ConfigError("embedder 'openai' needs HOPRAG_EMBED_BASE_URL and HOPRAG_EMBED_MODEL")
+        if not self.kb or not all(c.isalnum() or c in "-_" for c in self.kb) or len(self.kb) > 48:
+            raise ConfigError(
+                f"knowledge base name {self.kb!r} is not allowed: use 1-48 letters, digits, '-' or '_'"
+            )
+
+    # ---- derived paths -------------------------------------------------
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.data_dir) / "index"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.index_dir / self.kb
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.cache_dir) / "models"
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied and validated (unknown names are refused)."""
+        _check_names(changes)
+        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        toml_path: str | Path | None = None,
+        **overrides: Any,
+    ) -> "Settings":
+        """Read ``hoprag.toml`` (or ``$HOPRAG_CONFIG``), then ``HOPRAG_*`` variables, then ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = Path(toml_path or env.get("HOPRAG_CONFIG") or "hoprag.toml")
+        if path.exists():
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+            table = raw.get("hoprag", raw)
+            _check_names(table, where=str(path))
+            values.update({k: _coerce(k, v) for k, v in table.items()})
+        elif toml_path is not None or "HOPRAG_CONFIG" in env:
+            raise ConfigError(f"config file {path} does not exist")
+        known = {f.name for f in fields(cls)}
+        for key, raw_value in env.items():
+            if not key.startswith("HOPRAG_") or key == "HOPRAG_CONFIG":
+                continue
+            name = key[len("HOPRAG_"):].lower()
+            if name not in known:
+                raise ConfigError(
+                    f"unknown environment variable {key}; known: "
+                    + ", ".join("HOPRAG_" + n.upper() for n in sorted(known))
+                )
+            values[name] = _coerce(name, raw_value)
+        _check_names(overrides)
+        values.update({k: _coerce(k, v) for k, v in overrides.items() if v is not None})
+        # A server URL without an explicit engine means "use that server".
+        if values.get("llm_base_url") and "engine" not in values:
+            values["engine"] = "openai"
+        if values.get("embed_base_url") and "embedder" not in values:
+            values["embedder"] = "openai"
+        return cls(**values)
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"setting {name}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+def _check_names(values: Mapping[str, Any], where: str = "settings") -> None:
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn env/TOML strings into the field's type, with a message naming the field."""
+    ftype = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if ftype == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if ftype == "int":
+            return int(value)
+        if ftype == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}={value!r} is not a valid {ftype}") from exc

@@ -1,0 +1,66 @@
+"""In-process embedder: all-MiniLM-L6-v2 from its PyPI package, via sentence-transformers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embed.base import EMBEDDERS, normalize
+from rag.extras import require
+from rag.models import EMBED_MODEL_ID, embedder_dir, offline_env
+
+log = logging.getLogger(__name__)
+
+
+class LocalEmbedder:
+    """sentence-transformers on the CPU; batches are length-sorted to cut padding."""
+
+    def __init__(self, models_dir, batch_size: int = 32) -> None:
+        offline_env()
+        st = require("sentence_transformers", "local")
+        path = embedder_dir(models_dir)
+        self.model = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.tokenizer = self.model.tokenizer
+        self.model_id = EMBED_MODEL_ID
+        self.batch_size = batch_size
+        self.max_tokens = int(self.model.max_seq_length)
+        self._lock = threading.Lock()  # torch modules are not re-entrant across threads
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        done = 0
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            with self._lock:
+                vecs = self.model.encode(
+                    [texts[i] for i in idx],
+                    batch_size=len(idx),
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
+            out[idx] = vecs
+            done += len(idx)
+            if progress:
+                progress(done, len(texts))
+        return normalize(out)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+
+@EMBEDDERS.register("local")
+def _make(settings: Settings) -> LocalEmbedder:
+    return LocalEmbedder(settings.models_dir, batch_size=settings.embed_batch_size)

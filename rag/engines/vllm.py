@@ -1,0 +1,62 @@
+"""In-process vLLM (GPU only, extra ``vllm``) with automatic prefix caching.
+
+Imported lazily: nothing here touches vllm until an engine is built.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator, Sequence
+
+from rag.config import Settings
+from rag.engines.base import ENGINES, KV_CACHE, LOGPROBS, TEXT
+from rag.errors import EngineError
+from rag.extras import require
+from rag.types import Usage
+
+
+class VLLMEngine:
+    """``vllm.LLM(model, enable_prefix_caching=True)``; yields the whole completion at once."""
+
+    name = "vllm"
+    capabilities = frozenset({TEXT, LOGPROBS, KV_CACHE})
+
+    def __init__(self, model: str) -> None:
+        vllm = require("vllm", "vllm")
+        torch = require("torch", "local")
+        if not torch.cuda.is_available():
+            raise EngineError("engine 'vllm' needs a CUDA GPU; on a CPU use engine 'local' or a server via HOPRAG_LLM_BASE_URL")
+        self._vllm = vllm
+        self.llm = vllm.LLM(model=model, enable_prefix_caching=True)
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        temperature: float = 0.0,
+        session: str | None = None,
+    ) -> Iterator[str | Usage]:
+        t0 = time.perf_counter()
+        params = self._vllm.SamplingParams(max_tokens=max_tokens, temperature=temperature, stop=list(stop) or None)
+        out = self.llm.generate([prompt], params)[0]
+        total = time.perf_counter() - t0
+        yield out.outputs[0].text
+        yield Usage(
+            prompt_tokens=len(out.prompt_token_ids or []),
+            cached_tokens=int(getattr(out, "num_cached_tokens", 0) or 0),
+            completion_tokens=len(out.outputs[0].token_ids),
+            ttft_s=total,
+            total_s=total,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+@ENGINES.register("vllm")
+def _make(settings: Settings) -> VLLMEngine:
+    if not settings.llm_model:
+        raise EngineError("engine 'vllm' needs HOPRAG_LLM_MODEL (a model folder or hub id already on disk)")
+    return VLLMEngine(settings.llm_model)

@@ -1,0 +1,1 @@
+"""Retrieval strategies beyond single-shot dense (one module each); importing registers them."""

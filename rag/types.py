@@ -1,0 +1,242 @@
+"""Frozen dataclasses that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A stored piece of a document.
+
+    ``text`` is the clean text shown to users; ``embed_text`` (title and section
+    path prepended) is what was embedded.
+    """
+
+    id: str
+    doc_id: str
+    text: str
+    source: str
+    title: str = ""
+    page: int | None = None
+    page_end: int | None = None
+    section: str = ""
+    start: int = 0
+    end: int = 0
+    index: int = 0
+
+    @property
+    def embed_text(self) -> str:
+        head = " > ".join(p for p in (self.title, self.section) if p)
+        return f"{head}\n{self.text}" if head else self.text
+
+    def metadata(self) -> dict[str, Any]:
+        """Chroma-compatible metadata (no None values)."""
+        meta: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "section": self.section,
+            "start": self.start,
+            "end": self.end,
+            "index": self.index,
+        }
+        if self.page is not None:
+            meta["page"] = self.page
+            meta["page_end"] = self.page_end if self.page_end is not None else self.page
+        return meta
+
+    @classmethod
+    def from_metadata(cls, id: str, text: str, meta: dict[str, Any]) -> "Chunk":
+        return cls(
+            id=id,
+            doc_id=str(meta.get("doc_id", "")),
+            text=text,
+            source=str(meta.get("source", "")),
+            title=str(meta.get("title", "")),
+            page=meta.get("page"),
+            page_end=meta.get("page_end"),
+            section=str(meta.get("section", "")),
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", 0)),
+            index=int(meta.get("index", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its score (higher is better) and where it came from."""
+
+    chunk: Chunk
+    score: float
+    rank: int = 0
+    origin: str = "dense"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage the answer cites: ``number`` is the [n] marker in the text."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    source: str
+    page: int | None
+    section: str
+    text: str
+    inferred: bool = False
+
+    @property
+    def snippet(self) -> str:
+        return self.text if len(self.text) <= 240 else self.text[:237] + "..."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "page": self.page,
+            "section": self.section,
+            "text": self.text,
+            "snippet": self.snippet,
+            "inferred": self.inferred,
+        }
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one generation cost: prompt tokens, how many came from a cache, time."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One step of how an answer was found (a retrieval hop, a rerank, ...)."""
+
+    name: str
+    query: str = ""
+    hits: tuple[tuple[str, float], ...] = ()
+    seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The steps behind an answer, in order."""
+
+    steps: tuple[TraceStep, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": [
+                {
+                    "name": s.name,
+                    "query": s.query,
+                    "hits": [list(h) for h in s.hits],
+                    "seconds": s.seconds,
+                    "detail": s.detail,
+                }
+                for s in self.steps
+            ]
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of a question: text, the passages it cites, and how it was made.
+
+    ``passages`` are all the hits given to the LLM (in prompt order);
+    ``citations`` the subset the text cites. ``error`` is set when generation
+    failed and the answer is retrieval-only (``text`` is then empty).
+    """
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...] = ()
+    trace: Trace = Trace()
+    usage: Usage = Usage()
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def retrieval_only(self) -> bool:
+        return bool(self.error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [
+                {"chunk_id": h.chunk.id, "source": h.chunk.source, "page": h.chunk.page, "score": h.score}
+                for h in self.passages
+            ],
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "cached_tokens": self.usage.cached_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+            },
+            "timings": dict(self.timings),
+            "trace": self.trace.to_dict(),
+            "error": self.error or None,
+        }
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document in a knowledge base."""
+
+    doc_id: str
+    source: str
+    title: str
+    pages: int
+    chunks: int
+    added: float
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one input of an ingest run."""
+
+    source: str
+    status: str  # "added" | "replaced" | "unchanged" | "failed"
+    doc_id: str = ""
+    pages: int = 0
+    chunks: int = 0
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The outcome of an ingest run, one :class:`FileResult` per input."""
+
+    files: tuple[FileResult, ...]
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> tuple[FileResult, ...]:
+        return tuple(f for f in self.files if f.status == "failed")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed) and len(self.failed) < len(self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [f.__dict__ for f in self.files],
+            "seconds": self.seconds,
+            "ok": self.ok,
+        }
