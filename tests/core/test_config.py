@@ -1,0 +1,55 @@
+import pytest
+
+from rag.config import Settings
+from rag.errors import ConfigError
+
+
+def test_defaults_need_no_configuration(tmp_path):
+    s = Settings.load(env={}, toml_path=None)
+    assert s.engine == "local" and s.embedder == "local" and s.chroma_url == ""
+
+
+def test_precedence_override_env_toml(tmp_path):
+    toml = tmp_path / "hoprag.toml"
+    toml.write_text('[hoprag]\ntop_k = 3\nkb = "fromtoml"\nmax_new_tokens = 10\n')
+    s = Settings.load(env={"HOPRAG_TOP_K": "7"}, toml_path=toml, max_new_tokens=20)
+    assert (s.kb, s.top_k, s.max_new_tokens) == ("fromtoml", 7, 20)
+
+
+def test_server_url_switches_engine():
+    s = Settings.load(env={"HOPRAG_LLM_BASE_URL": "http://127.0.0.1:8000/v1", "HOPRAG_LLM_MODEL": "m"})
+    assert s.engine == "openai"
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"HOPRAG_ENGINE": "gpt"}, "engine='gpt' is not allowed; choose one of: local, openai, vllm"),
+        ({"HOPRAG_TOP_K": "many"}, "top_k='many' is not a valid int"),
+        ({"HOPRAG_TOP_K": "0"}, "top_k=0 must be at least 1"),
+        ({"HOPRAG_BOGUS": "1"}, "unknown environment variable HOPRAG_BOGUS"),
+        ({"HOPRAG_KB": "../etc"}, "knowledge base name '../etc' is not allowed"),
+        ({"HOPRAG_ENGINE": "openai"}, "needs HOPRAG_LLM_BASE_URL"),
+        ({"HOPRAG_KV_CACHE": "maybe"}, "kv_cache='maybe' is not a valid bool"),
+    ],
+)
+def test_bad_values_name_the_setting(env, needle):
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env=env)
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_toml_key(tmp_path):
+    toml = tmp_path / "hoprag.toml"
+    toml.write_text("top_kk = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings.load(env={}, toml_path=toml)
+
+
+def test_replace_validates():
+    with pytest.raises(ConfigError, match="reranker"):
+        Settings().replace(reranker="magic")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Settings().replace(nope=1)
+    assert Settings().replace(top_k="4").top_k == 4
