@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	@rm -f .venv/.installed-*
 	# torch first, pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA wheels)
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[local,ui,dev]'
+	$(PIP) install -q torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }; test $${PIPESTATUS[0]} -eq 0
+	$(PIP) install -q -e '.[local,ui,dev,api,langchain,llamaindex]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }; test $${PIPESTATUS[0]} -eq 0
+	# extra `server`: llama-cpp-python compiles llama.cpp; portable x86-64 flags, since a native build
+	# dies with "Illegal instruction" on a CPU other than the build machine's; no multimodal library (LLAVA_BUILD=OFF)
+	# cuts about a third of the build. pip caches the wheel, so this compiles once per machine.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DLLAVA_BUILD=OFF" \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -e '.[server]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }; test $${PIPESTATUS[0]} -eq 0
 	@touch $@
 
 install: $(STAMP)

@@ -1,5 +1,16 @@
 """The write side: load files, segment them into chunks, embed and store them."""
 
-from ingest.pipeline import Ingestor
+from __future__ import annotations
 
-__all__ = ["Ingestor"]
+from typing import Any
+
+__all__ = ["Ingestor", "IngestOptions"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: parser worker processes import ingest.parse and must not pay for Chroma.
+    if name in __all__:
+        from ingest import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'ingest' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ KINDS = ("pdf", "docx", "html", "markdown", "text")
 class Page:
     number: int | None  # 1-based page number for PDFs, None for flowing text
     text: str
+    section: str = ""  # section path from the PDF outline (flowing text has headings instead)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def detect(data: bytes, name: str = "") -> str:
     text_head = head.decode("utf-8", errors="ignore").lower()
     if re.search(r"<!doctype html|<html[\s>]|<body[\s>]", text_head):
         return "html"
-    if _looks_binary(head):
+    if _looks_binary(head) and not _utf16(head):
         raise IngestError("binary content that is not PDF, DOCX, HTML or text")
     ext = Path(name).suffix.lower()
     if ext in (".md", ".markdown") or re.search(r"^#{1,6} \S", text_head, re.M):
@@ -72,18 +74,50 @@ def _looks_binary(head: bytes) -> bool:
     return bad / len(head) > 0.05
 
 
+def _utf16(head: bytes) -> str:
+    """``utf-16``/``utf-16-le``/``utf-16-be`` when ``head`` looks like UTF-16 text (its NULs are not binary), else ''."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    even, odd = head[0:200:2], head[1:200:2]
+    if len(head) >= 8:
+        # ASCII-range UTF-16: every other byte is NUL, the others are not.
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+    return ""
+
+
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with BOM) first, then the best guess of charset_normalizer."""
+    """UTF-8 (with BOM), then UTF-16, then the best guess of charset_normalizer (preferring Windows-1252)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    wide = _utf16(data[:2048])
+    if wide:
+        return data.decode(wide, errors="replace")
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None:
         raise IngestError("text in an unknown encoding")
+    # Short Western text is often guessed as a Baltic or Central European code page;
+    # Windows-1252 (a Latin-1 superset) wins when it reads the bytes about as cleanly.
+    try:
+        western = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return str(best)
+    if any(str(m) == western and m.chaos <= best.chaos + 0.1 for m in results) or best.encoding in ("cp1257", "cp1250"):
+        return western if _western_ok(western) else str(best)
     return str(best)
+
+
+def _western_ok(text: str) -> bool:
+    # Decoded as Windows-1252, a Western text is mostly ASCII and Latin-1 letters.
+    plain = sum(1 for ch in text if ch.isascii() or "\u00c0" <= ch <= "\u00ff")
+    return plain >= 0.97 * max(len(text), 1)
 
 
 def load(data: bytes, name: str) -> Loaded:
@@ -104,36 +138,75 @@ def _stem_title(name: str) -> str:
     return Path(name).stem.replace("_", " ").replace("-", " ").strip() or name
 
 
-def _pdf(data: bytes, name: str) -> Loaded:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+_PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe; processes are the way to parallel parsing
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            # An empty user password still opens many "encrypted" PDFs.
-            try:
-                if not reader.decrypt(""):
-                    raise IngestError("encrypted PDF (password needed)")
-            except IngestError:
-                raise
-            except Exception as exc:
-                raise IngestError("encrypted PDF (password needed)") from exc
-        pages = tuple(Page(i + 1, _clean(p.extract_text() or "")) for i, p in enumerate(reader.pages))
-        meta_title = ""
+
+def _pdf(data: bytes, name: str) -> Loaded:
+    # PDFium extracts text about 25x faster than pypdf (0.7 s vs 19 s for the
+    # 368-page reference corpus), which is most of the ingest time saved.
+    import pypdfium2 as pdfium
+
+    if b"%%EOF" not in data[-8192:]:
+        # PDFium would salvage the first pages of a cut-off download; half a
+        # document in the index misleads more than a clear refusal.
+        raise IngestError("truncated PDF (no %EOF marker at the end); download or export it again")
+    with _PDFIUM_LOCK:
         try:
-            meta_title = (reader.metadata.title or "") if reader.metadata else ""
-        except Exception:  # broken info dictionaries are common and harmless
-            meta_title = ""
-    except IngestError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError, IndexError) as exc:
-        raise IngestError(f"corrupt or truncated PDF ({type(exc).__name__}: {str(exc)[:80]})") from exc
-    return Loaded("pdf", str(meta_title).strip() or _stem_title(name), pages)
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            msg = str(exc)
+            if "password" in msg.lower():
+                raise IngestError("encrypted PDF (password needed)") from exc
+            raise IngestError(f"corrupt or truncated PDF ({msg[:80]})") from exc
+        try:
+            outline = _outline(pdf)
+            pages = []
+            for i in range(len(pdf)):
+                page = pdf[i]
+                textpage = page.get_textpage()
+                try:
+                    text = textpage.get_text_bounded()
+                finally:
+                    textpage.close()
+                    page.close()
+                pages.append(Page(i + 1, _clean(text), outline.get(i + 1, "")))
+            meta_title = (pdf.get_metadata_dict().get("Title") or "").strip()
+        except pdfium.PdfiumError as exc:
+            raise IngestError(f"corrupt or truncated PDF ({str(exc)[:80]})") from exc
+        finally:
+            pdf.close()
+    return Loaded("pdf", meta_title or _stem_title(name), _fill_sections(pages))
+
+
+def _outline(pdf) -> dict[int, str]:
+    """Page number → section path of the last bookmark that starts on that page."""
+    starts: dict[int, str] = {}
+    path: list[str] = []
+    try:
+        for mark in pdf.get_toc():
+            title = re.sub(r"\s+", " ", mark.get_title() or "").strip()
+            del path[mark.level :]
+            path.append(title)
+            dest = mark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            if index is not None and index >= 0 and title and mark.level < 4:
+                starts[index + 1] = " > ".join(p for p in path if p)
+    except Exception as exc:  # a broken outline only costs the section paths
+        log.debug("ignoring unreadable PDF outline: %s", exc)
+    return starts
+
+
+def _fill_sections(pages: list[Page]) -> tuple[Page, ...]:
+    """Pages without a bookmark of their own belong to the previous page's section."""
+    out, current = [], ""
+    for page in pages:
+        current = page.section or current
+        out.append(Page(page.number, page.text, current))
+    return tuple(out)
 
 
 def _clean(text: str) -> str:
-    text = text.replace("\x00", "")
+    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"-\n(?=[a-z])", "", text)  # re-join hyphenated line breaks
     return re.sub(r"[ \t]+\n", "\n", text).strip()
 

@@ -1,15 +1,22 @@
-"""The ingest pipeline: files or bytes → loaded → segmented → embedded → stored.
+"""The ingest pipeline: files or bytes → parsed (loaded + segmented) → embedded → stored.
 
 A document's id is the hash of its bytes, so re-ingesting an unchanged file is
 a no-op and a changed file replaces its predecessor (same source) atomically.
 One bad file never stops a batch: it gets a one-line reason in the report.
+
+Parsing runs in worker processes for big batches while this process embeds,
+in completion order; at most ``workers + 1`` files are parsed or waiting at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Union
@@ -19,14 +26,18 @@ from rag.errors import HopragError, IngestError
 from rag.store import Store
 from rag.types import Document, FileResult, IngestReport
 
-from ingest.loaders import load
-from ingest.segment import segment
+from ingest.embed_cache import EmbeddingCache, embed_cached
+from ingest.parse import ParseJob, Parsed, doc_id_of, init_worker, parse, parse_in_worker, token_counter, too_big
 
 log = logging.getLogger(__name__)
 
-# (source, stage, fraction done) — stage is parse | chunk | embed | store | done | failed
+# (source, stage, fraction done) — stage is parse | embed | store | done | failed
 Progress = Callable[[str, str, float], None]
 Input = Union[str, Path, tuple[str, bytes]]
+# Below this many bytes to parse, starting a worker process costs more than it saves.
+PARALLEL_MIN_BYTES = 512 * 2**10
+
+__all__ = ["IngestOptions", "Ingestor", "doc_id_of", "expand"]
 
 
 @dataclass(frozen=True)
@@ -35,10 +46,12 @@ class IngestOptions:
     chunk_tokens: int = 200
     chunk_overlap: int = 30
     max_file_mb: float = 50.0
+    workers: int = -1  # parser processes: -1 auto (1 for big batches), 0 parse in this process
+    embed_cache: bool = True
 
-
-def doc_id_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:20]
+    def __post_init__(self) -> None:
+        if self.workers < -1 or self.workers > 8:
+            raise ValueError(f"workers={self.workers} is not allowed: use -1 (auto), 0 (in-process) or 1-8")
 
 
 def expand(inputs: Iterable[Input]) -> list[Input]:
@@ -54,6 +67,17 @@ def expand(inputs: Iterable[Input]) -> list[Input]:
     return out
 
 
+@dataclass
+class _Pending:
+    """A file waiting to be parsed (or being parsed)."""
+
+    slot: int
+    job: ParseJob
+    replaces: list[str]
+    t0: float
+    future: Future | None = None
+
+
 class Ingestor:
     """Ingests into one :class:`~rag.store.Store` with one :class:`Embedder`."""
 
@@ -61,69 +85,211 @@ class Ingestor:
         self.store = store
         self.embedder = embedder
         self.options = options
+        self._max_bytes = int(options.max_file_mb * 2**20)
 
     def ingest(self, inputs: Iterable[Input], progress: Progress | None = None) -> IngestReport:
         """Ingest every input; never raises for a bad file (see the report)."""
-        t0 = time.perf_counter()
-        results = [self._one(item, progress) for item in expand(inputs)]
-        return IngestReport(tuple(results), time.perf_counter() - t0)
+        with self.store.write_lock():
+            return self._ingest(inputs, progress)
 
-    def _read(self, item: Input) -> tuple[str, bytes]:
-        limit = int(self.options.max_file_mb * 1024 * 1024)
-        if isinstance(item, tuple):
-            name, data = item
-            if len(data) > limit:
-                raise IngestError(f"file is {len(data) / 2**20:.0f} MB, over the {self.options.max_file_mb:g} MB limit")
-            return name, data
-        path = Path(item)
-        try:
-            size = path.stat().st_size
-            if size > limit:
-                raise IngestError(f"file is {size / 2**20:.0f} MB, over the {self.options.max_file_mb:g} MB limit")
-            return str(path.resolve()), path.read_bytes()
-        except OSError as exc:
-            raise IngestError(f"cannot read file ({exc.strerror or exc})") from exc
-
-    def _one(self, item: Input, progress: Progress | None) -> FileResult:
+    def _ingest(self, inputs: Iterable[Input], progress: Progress | None) -> IngestReport:
         t0 = time.perf_counter()
-        source = item[0] if isinstance(item, tuple) else str(item)
         note = progress or (lambda *_: None)
+        # A crash may have left a half-written document: drop it before adding more.
+        recovered = self.store.recover()
+        if recovered:
+            log.info("dropped %d unfinished document(s) left by an interrupted run", len(recovered))
+        results: list[FileResult | None] = []
+        todo: list[_Pending] = []
+        for item in expand(inputs):
+            results.append(None)
+            pending_or_result = self._triage(len(results) - 1, item, note)
+            if isinstance(pending_or_result, FileResult):
+                results[-1] = pending_or_result
+            else:
+                todo.append(pending_or_result)
+        cache = (
+            EmbeddingCache(self.store.kb_dir.parent / "embed-cache.sqlite", self.embedder.model_id)
+            if self.options.embed_cache and todo
+            else None
+        )
         try:
-            source, data = self._read(item)
-            doc_id = doc_id_of(data)
-            if self.store.status(doc_id) == "committed":
-                old = [d for d in self.store.documents() if d.doc_id == doc_id][0]
+            for pending, parsed in self._parsed(todo, note):
+                results[pending.slot] = self._store(pending, parsed, cache, note)
+        finally:
+            if cache is not None:
+                cache.close()
+        if any(r is not None and r.status in ("added", "replaced") for r in results):
+            # Once per batch, not per document; a crash before this only makes the
+            # index stale, and the next search rebuilds a stale index.
+            try:
+                self.store.rebuild_bm25()
+            except HopragError as exc:
+                log.warning("BM25 index not rebuilt (the next search retries): %s", exc)
+        return IngestReport(tuple(r for r in results if r is not None), time.perf_counter() - t0)
+
+    # ---- stages ------------------------------------------------------------------------
+    def _triage(self, slot: int, item: Input, note: Progress) -> FileResult | _Pending:
+        """Size check and content hash: an unchanged file is done here, without parsing."""
+        t0 = time.perf_counter()
+        try:
+            if isinstance(item, tuple):
+                source, data = item
+                path = None
+                if len(data) > self._max_bytes:
+                    raise too_big(len(data), self._max_bytes)
+                doc_id = doc_id_of(data)
+            else:
+                path = Path(item)
+                source = str(path.resolve())
+                data = None
+                try:
+                    size = path.stat().st_size
+                    if size > self._max_bytes:
+                        raise too_big(size, self._max_bytes)
+                    with open(path, "rb") as fh:
+                        doc_id = hashlib.file_digest(fh, "sha256").hexdigest()[:20]
+                except OSError as exc:
+                    raise IngestError(f"cannot read file ({exc.strerror or exc})") from exc
+        except IngestError as exc:
+            name = item[0] if isinstance(item, tuple) else str(item)
+            return self._failed(name, str(exc), t0, note)
+        if self.store.status(doc_id) == "committed":
+            old = next(d for d in self.store.documents() if d.doc_id == doc_id)
+            note(source, "done", 1.0)
+            return FileResult(source, "unchanged", doc_id, old.pages, old.chunks, seconds=time.perf_counter() - t0)
+        job = ParseJob(
+            source,
+            path=str(path) if path is not None else None,
+            data=data,
+            max_bytes=self._max_bytes,
+            mode=self.options.mode,
+            chunk_tokens=self.options.chunk_tokens,
+            chunk_overlap=self.options.chunk_overlap,
+        )
+        return _Pending(slot, job, [d.doc_id for d in self.store.by_source(source)], t0)
+
+    def _workers(self, todo: list[_Pending]) -> int:
+        if self.options.workers >= 0:
+            return self.options.workers if token_counter(self.embedder) else 0
+        size = sum(len(p.job.data) if p.job.data is not None else _size(p.job.path) for p in todo)
+        return 1 if size >= PARALLEL_MIN_BYTES and token_counter(self.embedder) else 0
+
+    def _parsed(self, todo: list[_Pending], note: Progress) -> Iterable[tuple[_Pending, Parsed | str]]:
+        """Parse results as they complete; with workers, the next files parse while one is embedded."""
+        workers = self._workers(todo)
+        if workers == 0:
+            for pending in todo:
+                note(pending.job.source, "parse", 0.0)
+                yield pending, self._parse_here(pending.job)
+            return
+        queue = deque(todo)
+        window: list[_Pending] = []
+        pool = self._pool(workers)
+        try:
+            while queue or window:
+                while queue and len(window) < workers + 1:
+                    pending = queue.popleft()
+                    note(pending.job.source, "parse", 0.0)
+                    try:
+                        pending.future = pool.submit(parse_in_worker, pending.job)
+                    except BrokenProcessPool:  # a file in the window crashed it; handled below
+                        queue.appendleft(pending)
+                        break
+                    window.append(pending)
+                # Completion order: a small file parsed after a big one is embedded first.
+                wait([p.future for p in window], return_when=FIRST_COMPLETED)
+                done = next(p for p in window if p.future.done())
+                window.remove(done)
+                try:
+                    result = done.future.result()
+                except BrokenProcessPool:
+                    # A parser died (e.g. a native library on a hostile file). Re-parse
+                    # the files it took down one by one, alone, to blame only the culprit.
+                    pool.shutdown(cancel_futures=True)
+                    for victim in [done, *window]:
+                        yield victim, self._parse_isolated(victim.job)
+                    window.clear()
+                    pool = self._pool(workers)
+                    continue
+                yield done, result
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _parse_isolated(self, job: ParseJob) -> Parsed | str:
+        pool = self._pool(1)
+        try:
+            return pool.submit(parse_in_worker, job).result()
+        except BrokenProcessPool:
+            log.warning("parser process crashed on %s", job.source)
+            return "the parser process crashed on this file"
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        # fork: the workers only run PDFium and the tokenizer, never the torch or
+        # Chroma threads of this process, and fork needs no __main__ guard in
+        # the caller's script (spawn re-imports it) and no re-import of modules.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=init_worker,
+            initargs=(token_counter(self.embedder),),
+        )
+
+    def _parse_here(self, job: ParseJob) -> Parsed | str:
+        try:
+            return parse(job, self.embedder.count_tokens)
+        except HopragError as exc:
+            return str(exc)
+        except Exception as exc:  # a parser bug on a strange file must not kill the batch
+            log.debug("parser failed on %s", job.source, exc_info=True)
+            return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})"
+
+    def _store(self, pending: _Pending, parsed: Parsed | str, cache: EmbeddingCache | None, note: Progress) -> FileResult:
+        source = pending.job.source
+        if isinstance(parsed, str):
+            return self._failed(source, parsed, pending.t0, note)
+        try:
+            if self.store.status(parsed.doc_id) == "committed":  # the file changed back meanwhile
                 note(source, "done", 1.0)
-                return FileResult(source, "unchanged", doc_id, old.pages, old.chunks, seconds=time.perf_counter() - t0)
-            replaces = [d.doc_id for d in self.store.by_source(source)]
-            note(source, "parse", 0.0)
-            loaded = load(data, source)
-            note(source, "chunk", 0.2)
-            chunks = segment(
-                loaded,
-                doc_id,
-                source,
-                mode=self.options.mode,
-                chunk_tokens=self.options.chunk_tokens,
-                chunk_overlap=self.options.chunk_overlap,
-                count_tokens=self.embedder.count_tokens,
-            )
-            if not chunks:
-                raise IngestError("no text to index after segmentation")
+                return FileResult(source, "unchanged", parsed.doc_id, parsed.pages, len(parsed.chunks),
+                                  seconds=time.perf_counter() - pending.t0)
+            chunks = parsed.chunks
             note(source, "embed", 0.3)
-            vectors = self.embedder.embed(
-                [c.embed_text for c in chunks], progress=lambda d, n: note(source, "embed", 0.3 + 0.6 * d / n)
+            vectors, cached = embed_cached(
+                self.embedder,
+                cache,
+                [c.embed_text for c in chunks],
+                progress=lambda d, n: note(source, "embed", 0.3 + 0.6 * d / max(n, 1)),
             )
             note(source, "store", 0.9)
-            pages = sum(1 for p in loaded.pages if p.number is not None) or 1
-            doc = Document(doc_id, source, loaded.title, pages, len(chunks), time.time())
-            self.store.add_document(doc, chunks, vectors, replaces=replaces)
-            note(source, "done", 1.0)
-            log.info("ingested %s: %d pages, %d chunks", source, pages, len(chunks))
-            return FileResult(
-                source, "replaced" if replaces else "added", doc_id, pages, len(chunks), seconds=time.perf_counter() - t0
-            )
+            doc = Document(parsed.doc_id, source, parsed.title, parsed.pages, len(chunks), time.time())
+            self.store.add_document(doc, chunks, vectors, replaces=pending.replaces)
         except HopragError as exc:
-            note(source, "failed", 1.0)
-            log.warning("skipped %s: %s", source, exc)
-            return FileResult(source, "failed", reason=str(exc), seconds=time.perf_counter() - t0)
+            return self._failed(source, str(exc), pending.t0, note)
+        note(source, "done", 1.0)
+        log.info("ingested %s: %d pages, %d chunks (%d from the embedding cache)", source, parsed.pages, len(chunks), cached)
+        return FileResult(
+            source,
+            "replaced" if pending.replaces else "added",
+            parsed.doc_id,
+            parsed.pages,
+            len(chunks),
+            seconds=time.perf_counter() - pending.t0,
+        )
+
+    @staticmethod
+    def _failed(source: str, reason: str, t0: float, note: Progress) -> FileResult:
+        reason = " ".join(reason.split()) or "unknown error"
+        note(source, "failed", 1.0)
+        log.warning("skipped %s: %s", source, reason)
+        return FileResult(source, "failed", reason=reason, seconds=time.perf_counter() - t0)
+
+
+def _size(path: str | None) -> int:
+    try:
+        return Path(path).stat().st_size if path else 0
+    except OSError:
+        return 0

@@ -57,7 +57,7 @@ def segment(
                 for d in md.split_text(page.text)
             ]
         else:
-            sections = [("", page.text)]
+            sections = [(page.section, page.text)]
         cursor = 0
         for section, body in sections:
             for text in splitter.split_text(body):

@@ -58,6 +58,7 @@ class Settings:
     embed_batch_size: int = 32
     # store
     chroma_url: str = ""
+    lock_timeout_s: float = 120.0  # how long a write waits for another writer of the same index
     # ingest
     segmenter: str = "structure"
     chunk_tokens: int = 200
@@ -69,8 +70,24 @@ class Settings:
     hops: int = 2
     reranker: str = "none"
     rerank_candidates: int = 20
+    rerank_window: int = 20  # listwise/first: passages per LLM call
+    rerank_step: int = 10  # listwise/first: how far the window moves (back to front)
+    rerank_with_scores: bool = False  # listwise/first: show first-stage scores (InsertRank)
+    rerank_passage_chars: int = 600  # passages are cut to this many characters in rerank prompts
     order: str = "stable"
     min_score: float = 0.0
+    # hybrid: reciprocal rank fusion of dense and BM25 rankings
+    fusion_dense_weight: float = 1.0
+    fusion_bm25_weight: float = 0.5
+    rrf_k: int = 10
+    fusion_candidates: int = 50  # hits taken from each ranking before fusing
+    # hops (LLM-free): link passages through shared rare names
+    hop_branches: int = 5  # passages per hop that spawn links
+    hop_pool: int = 50  # dense candidates scored per question
+    hop_link_weight: float = 0.6  # weight of a link (name IDF scaled to [0, 1]) against cosine similarity
+    hop_max_df: float = 0.05  # names in more than this share of chunks link nothing
+    # server (hoprag serve): clients must send "Authorization: Bearer <api_key>" when set
+    api_key: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("engine", self.engine, ENGINES)
@@ -80,9 +97,27 @@ class Settings:
         _check_choice("order", self.order, ORDERS)
         _check_choice("llm_api", self.llm_api, LLM_APIS)
         _check_choice("segmenter", self.segmenter, SEGMENTERS)
-        for name in ("top_k", "hops", "max_new_tokens", "chunk_tokens", "embed_batch_size", "rerank_candidates"):
+        for name in ("top_k", "hops", "max_new_tokens", "chunk_tokens", "embed_batch_size", "rerank_candidates",
+                     "rerank_step", "rerank_passage_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
+        for name in ("rrf_k", "fusion_candidates", "hop_branches", "hop_pool"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
+        for name in ("fusion_dense_weight", "fusion_bm25_weight", "hop_link_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"setting {name}={getattr(self, name)!r} must be >= 0")
+        if self.fusion_dense_weight == 0 and self.fusion_bm25_weight == 0:
+            raise ConfigError("settings fusion_dense_weight and fusion_bm25_weight are both 0: one must be positive")
+        if not 0 < self.hop_max_df <= 1:
+            raise ConfigError(f"setting hop_max_df={self.hop_max_df!r} must be in (0, 1]")
+        if not 2 <= self.rerank_window <= 26 or self.rerank_step > self.rerank_window:
+            raise ConfigError(
+                f"settings rerank_window={self.rerank_window}, rerank_step={self.rerank_step}: the window must be "
+                "2-26 passages (FIRST labels them A-Z) and the step at most the window"
+            )
+        if not self.lock_timeout_s > 0:
+            raise ConfigError(f"setting lock_timeout_s={self.lock_timeout_s!r} must be a positive number of seconds")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise ConfigError(
                 f"setting chunk_overlap={self.chunk_overlap} must be >= 0 and below chunk_tokens={self.chunk_tokens}"
@@ -94,6 +129,12 @@ class Settings:
             )
         if self.embedder == "openai" and not (self.embed_base_url and self.embed_model):
             raise ConfigError("embedder 'openai' needs HOPRAG_EMBED_BASE_URL and HOPRAG_EMBED_MODEL")
+        for url_field in ("llm_base_url", "embed_base_url"):
+            url = getattr(self, url_field)
+            if url and not url.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"setting {url_field}={url!r} is not an http(s) URL: use e.g. http://127.0.0.1:8000/v1"
+                )
         if not self.kb or not all(c.isalnum() or c in "-_" for c in self.kb) or len(self.kb) > 48:
             raise ConfigError(
                 f"knowledge base name {self.kb!r} is not allowed: use 1-48 letters, digits, '-' or '_'"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 from pathlib import Path
 from typing import Sequence
 
+from rag.errors import ConfigError
 from rag.prompts import load_prompt
-from rag.types import Citation, Hit
+from rag.types import Citation, Hit, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -25,40 +27,88 @@ _STOPWORDS = frozenset(
     "i you do does did not no yes can".split()
 )
 # Lines in a passage that mimic the prompt's own structure are neutralised so a
-# document cannot start a fake question or answer.
-_ROLE_LINE = re.compile(r"^(\s*)(question|answer|passages)\s*:", re.I | re.M)
+# document cannot start a fake question, answer or role turn.
+_ROLE_LINE = re.compile(
+    r"^(\s*)(question|answer|passages|example|system|user|assistant|human|model|instructions?)\s*:", re.I | re.M
+)
+# "[3]" is the prompt's passage label and citation syntax: inside a passage it
+# becomes "(3)", so a document cannot open a fake passage or pre-write citations.
+_LABEL = re.compile(r"\[(\s*\d+(?:\s*,\s*\d+)*\s*)\]")
+# Chat-template control tokens (Gemma, ChatML, Llama) that a tokenizer would
+# read as real special tokens if they appeared verbatim in a document.
+_SPECIAL_TOKEN = re.compile(
+    r"<(?=/?(?:start_of_turn|end_of_turn|bos|eos|pad|s)>)|<(?=\|[^|<>\n]{1,40}\|>)", re.I
+)
 
 
 def passage_header(hit: Hit) -> str:
     c = hit.chunk
-    name = Path(c.source).name or c.source
+    # One line whatever the file name or heading holds (an upload name may contain newlines).
+    name = " ".join((Path(c.source).name or c.source).split())
     where = f", page {c.page}" if c.page is not None else ""
-    section = f" ({c.section})" if c.section else ""
-    return f"{name}{where}{section}"
+    section = f" ({' '.join(c.section.split())})" if c.section else ""
+    return sanitize(f"{name}{where}{section}")
 
 
 def sanitize(text: str) -> str:
-    return _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} -", text.replace("\r", "")).strip()
+    """Passage text made inert: no role lines, no [n] labels, no chat control tokens."""
+    text = _SPECIAL_TOKEN.sub("\u2039", text.replace("\r", ""))
+    text = _LABEL.sub(lambda m: f"({m.group(1)})", text)
+    return _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} -", text).strip()
 
 
 def format_passages(hits: Sequence[Hit]) -> str:
     return "\n\n".join(f"[{i}] {passage_header(h)}\n{sanitize(h.chunk.text)}" for i, h in enumerate(hits, 1))
 
 
+def _history_entries(history: Sequence[tuple[str, str]]) -> list[str]:
+    # One self-contained entry per turn, so turn n's history is a text prefix of turn n+1's.
+    return [f"Question: {' '.join(q.split())}\nAnswer: {a.strip()}\n" for q, a in history]
+
+
 def format_history(history: Sequence[tuple[str, str]]) -> str:
-    lines = []
-    for q, a in history:
-        lines.append(f"Question: {q.strip()}\nAnswer: {a.strip()}\n")
-    return "\n".join(lines)
+    return "".join(_history_entries(history))
 
 
-def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> str:
-    """The answer prompt from ``prompts/answer.txt``."""
-    return load_prompt("answer").format(
-        passages=format_passages(hits),
-        history=format_history(history),
-        question=" ".join(question.split()),
-    )
+def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> Prompt:
+    """The answer prompt from ``prompts/answer.txt``, with its reusable prefix boundaries.
+
+    Boundaries (character offsets) sit at the start of the passages block, at
+    the end of each passage, at the start of each history turn and of the
+    question line. The KV cache is snapshotted at the end of the static
+    instructions, of the passages and of the history: with conversation-stable
+    order, the next turn's prompt starts with one of those prefixes (a passage
+    appended next turn starts right after the end of this turn's last one).
+    """
+    items = {
+        "passages": [f"[{i}] {passage_header(h)}\n{sanitize(h.chunk.text)}" for i, h in enumerate(hits, 1)],
+        "history": _history_entries(history),
+        "question": [" ".join(question.split())],
+    }
+    separators = {"passages": "\n\n", "history": "", "question": ""}
+    text = ""
+    starts: dict[str, int] = {}
+    passage_ends: list[int] = []
+    turn_starts: list[int] = []
+    for literal, field, spec, conversion in string.Formatter().parse(load_prompt("answer")):
+        text += literal
+        if field is None:
+            continue
+        if spec or conversion:
+            raise ConfigError(f"prompt template 'answer': placeholder {{{field}}} must not carry a format spec")
+        starts[field] = len(text)
+        for j, item in enumerate(items[field]):
+            if j:
+                text += separators[field]
+            if field == "history":
+                turn_starts.append(len(text))
+            text += item
+            if field == "passages":
+                passage_ends.append(len(text))
+    # The question line ("Question: ...") begins where the history ends.
+    question_line = text.rfind("\n", 0, starts["question"]) + 1
+    snapshots = (starts["passages"], *passage_ends[-1:], question_line)
+    return Prompt(text, (*snapshots, *passage_ends, *turn_starts), snapshots)
 
 
 def _words(text: str) -> set[str]:

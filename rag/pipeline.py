@@ -6,9 +6,10 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from rag.config import Settings
+from rag.conversation import Conversations
 from rag.embed import make_embedder
 from rag.embed.base import Embedder
 from rag.engines import make_engine
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 History = Sequence[tuple[str, str]]
+# (source, stage, fraction done); stage is parse | chunk | embed | store | done | failed
+Progress = Callable[[str, str, float], None]
 
 
 class RAG:
@@ -41,12 +44,19 @@ class RAG:
         self.settings = settings
         self._embedder = embedder
         self._engine = engine
+        self._owns_engine = engine is None  # injected engines are the caller's to close
         self._lock = threading.Lock()
-        self.store = Store(settings.index_dir, settings.kb, settings.chroma_url)
+        self._conversations = Conversations()  # session id -> passages in context
+        self.store = Store(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s)
 
     @classmethod
     def open(cls, path_or_url: str | Path | None = None, settings: Settings | None = None, **kwargs: Any) -> "RAG":
-        """Open the knowledge base under data dir ``path_or_url`` (or a Chroma server URL)."""
+        """Open the knowledge base under data dir ``path_or_url`` (or a Chroma server URL).
+
+        ``settings`` default to :meth:`Settings.load` (env ``HOPRAG_*`` and
+        ``hoprag.toml``); ``embedder=`` / ``engine=`` share already loaded models.
+        Use it as a context manager so the store (and any engine it loaded) closes.
+        """
         settings = settings or Settings.load()
         if path_or_url is not None:
             text = str(path_or_url)
@@ -75,8 +85,14 @@ class RAG:
         return RetrievalContext(self.store, self.embedder, engine=lambda: self.engine)
 
     # ---- write side ------------------------------------------------------------
-    def ingest(self, paths_or_bytes: Iterable[str | Path | tuple[str, bytes]], progress=None) -> IngestReport:
-        """Ingest files, folders or ``(name, bytes)`` pairs; see :class:`IngestReport`."""
+    def ingest(
+        self, paths_or_bytes: Iterable[str | Path | tuple[str, bytes]], progress: Progress | None = None
+    ) -> IngestReport:
+        """Ingest files, folders or ``(name, bytes)`` pairs; see :class:`IngestReport`.
+
+        Never raises for a bad file: its :class:`FileResult` says ``failed`` with a
+        reason. ``progress(source, stage, fraction)`` is called as work advances.
+        """
         from ingest.pipeline import IngestOptions, Ingestor
 
         s = self.settings
@@ -97,7 +113,12 @@ class RAG:
     def retrieve(
         self, query: str, k: int | None = None, filters: Filters | dict | None = None, **overrides: Any
     ) -> list[Hit]:
-        """The top-``k`` passages for ``query`` with the configured strategy."""
+        """The top-``k`` passages for ``query`` (default ``settings.top_k``) with the configured strategy.
+
+        ``filters`` is a :class:`Filters` or a dict with ``doc_id``, ``source``,
+        ``page_min``, ``page_max``; ``overrides`` are :class:`Settings` fields for
+        this call only (e.g. ``strategy="hybrid"``).
+        """
         hits, _ = self._retrieve(query, k, Filters.of(filters), self._settings(overrides))
         return hits
 
@@ -109,10 +130,32 @@ class RAG:
     ) -> tuple[list[Hit], list[TraceStep]]:
         query = _check_question(query)
         retriever = make_retriever(settings.strategy, self._context(), settings)
-        return retriever.retrieve(query, k or settings.top_k, filters)
+        k = k or settings.top_k
+        if settings.reranker == "none":
+            return retriever.retrieve(query, k, filters)
+        # Rerank: the first stage fetches rerank_candidates, the reranker keeps the best k.
+        hits, steps = retriever.retrieve(query, max(k, settings.rerank_candidates), filters)
+        hits, step = self._rerank(query, hits, k, settings)
+        return hits, [*steps, step]
+
+    def _rerank(self, query: str, hits: list[Hit], k: int, settings: Settings) -> tuple[list[Hit], TraceStep]:
+        """Rerank with the LLM; if the engine fails, keep the first-stage order (the step records why)."""
+        from rag.rerank import make_reranker
+
+        reranker = make_reranker(settings.reranker, self.engine, settings)
+        try:
+            return reranker.rerank(query, hits, k)
+        except EngineError as exc:
+            log.warning("reranker %s failed, keeping the first-stage order: %s", settings.reranker, exc)
+            return hits[:k], TraceStep(f"rerank:{settings.reranker}", query, detail={"error": str(exc)})
 
     def ask(self, question: str, history: History | None = None, **overrides: Any) -> Answer:
-        """Answer ``question`` from the knowledge base (blocking); see :meth:`stream`."""
+        """Answer ``question`` from the knowledge base (blocking); see :meth:`stream`.
+
+        ``history`` is the earlier ``(question, answer)`` pairs of the conversation;
+        ``overrides`` are :class:`Settings` fields for this call (``top_k=3``,
+        ``max_new_tokens=64``, ...) plus ``filters`` and ``session``.
+        """
         answer = None
         for item in self.stream(question, history, **overrides):
             if isinstance(item, Answer):
@@ -147,6 +190,9 @@ class RAG:
             )
             yield Answer(question, msg, (), (), Trace(tuple(steps)), timings={"retrieve_s": t_retrieve})
             return
+        if settings.order == "stable":
+            # Earlier passages keep their positions so the prompt prefix (and its KV cache) is reused.
+            hits = self._conversations.arrange(session, hits, max_passages=2 * max(settings.top_k, len(hits)))
         prompt = build_prompt(question, hits, history or ())
         parts: list[str] = []
         usage = Usage()
@@ -204,6 +250,8 @@ class RAG:
     def close(self) -> None:
         """Release the store and any engine this instance created."""
         self.store.close()
+        if self._owns_engine and self._engine is not None:
+            self._engine.close()
 
     def __enter__(self) -> "RAG":
         return self

@@ -11,6 +11,11 @@ from rag.errors import ConfigError
 # Placeholders each template must contain (and may not exceed).
 REQUIRED: dict[str, frozenset[str]] = {
     "answer": frozenset({"passages", "history", "question"}),
+    "next_query": frozenset({"passages", "question"}),
+    "rerank_pointwise": frozenset({"query", "passage"}),
+    "rerank_listwise": frozenset({"count", "passages", "query"}),
+    "rerank_first": frozenset({"passages", "query"}),
+    "rerank_icr": frozenset({"passages", "query"}),
 }
 
 

@@ -240,3 +240,21 @@ class IngestReport:
             "seconds": self.seconds,
             "ok": self.ok,
         }
+
+
+class Prompt(str):
+    """Prompt text that also says where reusable prefixes end (character offsets).
+
+    A plain ``str`` to every engine; one with a prefix KV cache prefills it
+    segment by segment (``boundaries``) and snapshots the cache at
+    ``snapshots`` (a subset), so a later prompt sharing that prefix skips it.
+    """
+
+    boundaries: tuple[int, ...]
+    snapshots: tuple[int, ...]
+
+    def __new__(cls, text: str, boundaries: tuple[int, ...] = (), snapshots: tuple[int, ...] = ()) -> "Prompt":
+        self = super().__new__(cls, text)
+        self.boundaries = tuple(sorted({b for b in boundaries if 0 < b < len(text)}))
+        self.snapshots = tuple(b for b in sorted(set(snapshots)) if b in self.boundaries)
+        return self

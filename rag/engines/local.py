@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 from rag.config import Settings
 from rag.engines.base import ATTENTION, ENGINES, KV_CACHE, LOGPROBS, TEXT, apply_stops
 from rag.extras import require
+from rag.kvcache import PrefixCache, copy_kv, kv_nbytes, snapshot_kv
 from rag.models import llm_dir, offline_env
 from rag.types import Usage
 
@@ -27,7 +28,8 @@ class LocalEngine:
     name = "local"
     capabilities = frozenset({TEXT, LOGPROBS, ATTENTION, KV_CACHE})
 
-    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, threads: int | None = None, kv_cache_mb: int = 1024) -> None:
+        """Load the model from ``model_dir``; ``kv_cache_mb`` > 0 keeps a prefix KV cache of that size."""
         offline_env()
         self.torch = require("torch", "local")
         transformers = require("transformers", "local")
@@ -42,6 +44,8 @@ class LocalEngine:
         self.model.eval()
         self.load_s = time.perf_counter() - t0
         self.lock = threading.RLock()  # one forward at a time: torch uses both cores already
+        # Prefix KV cache (None = off); set it to None / a new PrefixCache to switch at run time.
+        self.kv_cache: PrefixCache | None = PrefixCache(kv_cache_mb << 20, kv_nbytes) if kv_cache_mb > 0 else None
         log.info("loaded %s in %.1f s", model_dir, self.load_s)
 
     # ---- tokens ------------------------------------------------------------
@@ -54,39 +58,96 @@ class LocalEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
+    def prompt_ids(self, prompt: str) -> tuple[list[int], list[int], set[int]]:
+        """(token ids, segment ends, snapshot points) of a prompt, token counts for the last two.
+
+        A :class:`~rag.types.Prompt` is tokenized segment by segment at its
+        boundaries, so a prefix tokenizes the same whatever follows it; with
+        or without the KV cache, prefill runs over the same segments, which
+        keeps greedy answers identical either way.
+        """
+        bounds = getattr(prompt, "boundaries", ())
+        if not bounds:
+            return self.encode(prompt), [], set()
+        snap_chars = set(getattr(prompt, "snapshots", ()))
+        ids: list[int] = []
+        cuts: list[int] = []
+        snaps: set[int] = set()
+        start = 0
+        for end in (*bounds, len(prompt)):
+            ids += self.encode(str.__getitem__(prompt, slice(start, end)), add_bos=start == 0)
+            if end < len(prompt):
+                cuts.append(len(ids))
+                if end in snap_chars:
+                    snaps.add(len(ids))
+            start = end
+        return ids, cuts, snaps
+
+    def _prefill(self, ids: list[int], cuts: Sequence[int], snaps: set[int], stats: dict):
+        """Run the prompt through the model, reusing and filling the prefix KV cache → (cache, last logits)."""
+        torch = self.torch
+        cache = self.kv_cache
+        past, start = None, 0
+        if cache is not None:
+            # Leave at least one token to run: its logits pick the first answer token.
+            found, snapshot = cache.lookup(ids, max_len=len(ids) - 1)
+            if snapshot is not None:
+                past, start = copy_kv(snapshot), found
+        stats["cached_tokens"] = start
+        stats["prefill_tokens"] = len(ids) - start
+        out = None
+        for end in [c for c in cuts if start < c < len(ids)] + [len(ids)]:
+            out = self.model(
+                input_ids=torch.tensor([ids[start:end]]), past_key_values=past, use_cache=True, logits_to_keep=1
+            )
+            past = out.past_key_values
+            if cache is not None and end in snaps and ids[:end] not in cache:
+                cache.insert(ids[:end], snapshot_kv(past))
+            start = end
+        assert out is not None
+        return past, out.logits[0, -1]
+
     # ---- generation ----------------------------------------------------------
     def _decode_ids(
-        self, prompt_ids: list[int], max_tokens: int, temperature: float, stats: dict
+        self,
+        prompt_ids: list[int],
+        max_tokens: int,
+        temperature: float,
+        stats: dict,
+        cuts: Sequence[int] = (),
+        snaps: set[int] | None = None,
+        t0: float | None = None,
     ) -> Iterator[str]:
         torch = self.torch
         eos = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<end_of_turn>")}
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if t0 is None else t0
         with self.lock, torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
-            past = out.past_key_values
-            logits = out.logits[0, -1]
+            past, logits = self._prefill(prompt_ids, cuts, snaps or set(), stats)
             generated: list[int] = []
             emitted = ""
-            for _ in range(max_tokens):
-                if temperature > 0:
-                    probs = torch.softmax(logits / temperature, dim=-1)
-                    token = int(torch.multinomial(probs, 1))
-                else:
-                    token = int(torch.argmax(logits))
-                if token in eos:
-                    break
-                generated.append(token)
-                text = self.tokenizer.decode(generated, skip_special_tokens=True)
-                # A multi-byte character may be incomplete until its last token.
-                if not text.endswith("\ufffd") and len(text) > len(emitted):
-                    if not stats.get("ttft_s"):
-                        stats["ttft_s"] = time.perf_counter() - t0
-                    yield text[len(emitted):]
-                    emitted = text
-                out = self.model(input_ids=torch.tensor([[token]]), past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                logits = out.logits[0, -1]
-            stats["completion_tokens"] = len(generated)
+            try:
+                for _ in range(max_tokens):
+                    if temperature > 0:
+                        probs = torch.softmax(logits / temperature, dim=-1)
+                        token = int(torch.multinomial(probs, 1))
+                    else:
+                        token = int(torch.argmax(logits))
+                    if token in eos:
+                        break
+                    generated.append(token)
+                    text = self.tokenizer.decode(generated, skip_special_tokens=True)
+                    # A multi-byte character may be incomplete until its last token.
+                    if not text.endswith("\ufffd") and len(text) > len(emitted):
+                        if not stats.get("ttft_s"):
+                            stats["ttft_s"] = time.perf_counter() - t0
+                        yield text[len(emitted):]
+                        emitted = text
+                    out = self.model(input_ids=torch.tensor([[token]]), past_key_values=past, use_cache=True)
+                    past = out.past_key_values
+                    logits = out.logits[0, -1]
+            finally:
+                # Also when the consumer stops early (a stop string): the count is still reported.
+                stats["completion_tokens"] = len(generated)
 
     def stream(
         self,
@@ -98,9 +159,9 @@ class LocalEngine:
         session: str | None = None,
     ) -> Iterator[str | Usage]:
         t0 = time.perf_counter()
-        ids = self.encode(prompt)
+        ids, cuts, snaps = self.prompt_ids(prompt)
         stats: dict = {}
-        yield from apply_stops(self._decode_ids(ids, max_tokens, temperature, stats), stop)
+        yield from apply_stops(self._decode_ids(ids, max_tokens, temperature, stats, cuts, snaps, t0), stop)
         yield Usage(
             prompt_tokens=len(ids),
             cached_tokens=stats.get("cached_tokens", 0),
@@ -112,7 +173,54 @@ class LocalEngine:
     def close(self) -> None:
         pass
 
+    # ---- next-token scoring (rerankers) --------------------------------------------
+    def next_token_logprobs(self, prompt: str, candidates: Sequence[str]) -> dict[str, float]:
+        """Log-probability of each candidate being the next token after ``prompt``.
+
+        Read from the raw logits over the whole vocabulary, so a candidate is
+        never missing. A candidate counts with and without a leading space
+        ("yes" and " yes" are different tokens); only its first token is used.
+        """
+        return self.next_token_logprobs_batch([prompt], candidates)[0]
+
+    def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """:meth:`next_token_logprobs` for many prompts.
+
+        The prompts' common token prefix (a shared instruction and query) runs
+        once; each prompt continues from a copy of its KV cache (a copy because
+        the forward pass extends the cache in place).
+        """
+        import copy
+
+        torch = self.torch
+        seqs = [self.encode(p) for p in prompts]
+        if not seqs:
+            return []
+        variants = {c: sorted({self.encode(v, add_bos=False)[0] for v in (c, " " + c.lstrip())}) for c in candidates}
+        shared = 0
+        # Leave at least one token per prompt to run on top of the shared prefix.
+        limit = min(len(s) for s in seqs) - 1
+        while shared < limit and all(s[shared] == seqs[0][shared] for s in seqs):
+            shared += 1
+        results: list[dict[str, float]] = []
+        with self.lock, torch.inference_mode():
+            prefix = None
+            if shared and len(seqs) > 1:
+                prefix = self.model(
+                    input_ids=torch.tensor([seqs[0][:shared]]), use_cache=True, logits_to_keep=1
+                ).past_key_values
+            else:
+                shared = 0
+            for seq in seqs:
+                cache = copy.deepcopy(prefix) if prefix is not None else None
+                out = self.model(
+                    input_ids=torch.tensor([seq[shared:]]), past_key_values=cache, use_cache=True, logits_to_keep=1
+                )
+                logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+                results.append({c: float(torch.logsumexp(logp[ids], dim=0)) for c, ids in variants.items()})
+        return results
+
 
 @ENGINES.register("local")
 def _make(settings: Settings) -> LocalEngine:
-    return LocalEngine(llm_dir(settings.models_dir))
+    return LocalEngine(llm_dir(settings.models_dir), kv_cache_mb=settings.kv_cache_mb if settings.kv_cache else 0)

@@ -84,7 +84,9 @@ class OpenAICompatEngine:
                 chunks = self.client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **common)
             else:
                 chunks = self.client.completions.create(prompt=prompt, **common)
+            received = False
             for chunk in chunks:
+                received = True
                 if getattr(chunk, "usage", None):
                     usage_obj = chunk
                 for choice in chunk.choices or []:
@@ -95,12 +97,81 @@ class OpenAICompatEngine:
                         yield piece
         except self._openai.OpenAIError as exc:
             raise self._errors(exc) from exc
-        except (ValueError, KeyError, AttributeError) as exc:
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:  # a reply of the wrong shape
             raise EngineError(f"LLM server {self.base_url} sent a reply hoprag cannot read: {exc}") from exc
+        if not received:
+            # A 200 reply that is not an event stream (an HTML page, plain JSON) parses as no events.
+            raise EngineError(
+                f"LLM server {self.base_url} sent no completion events: is it an OpenAI-compatible server?"
+            )
         yield _usage(usage_obj, ttft, time.perf_counter() - t0)
 
     def close(self) -> None:
         self.client.close()
+
+    # ---- next-token scoring (rerankers) --------------------------------------------
+    TOP_LOGPROBS = 20  # vLLM's default max_logprobs; OpenAI's completions API allows 5
+
+    def next_token_logprobs(self, prompt: str, candidates: Sequence[str]) -> dict[str, float]:
+        """Log-probability of each candidate as the next token, from the server's ``top_logprobs``.
+
+        Tokens are matched with their surrounding spaces stripped ("yes" and
+        " yes" both count). A candidate outside the top list gets a value one
+        nat below the lowest listed one: its true value is lower than every
+        listed token, and this keeps it comparable instead of -inf.
+        """
+        try:
+            if self.api == "chat":
+                reply = self.client.chat.completions.create(
+                    model=self.model,
+                    messages=[{"role": "user", "content": prompt}],
+                    max_tokens=1,
+                    temperature=0.0,
+                    logprobs=True,
+                    top_logprobs=self.TOP_LOGPROBS,
+                    extra_body=self._extra_body(None),
+                )
+                first = reply.choices[0].logprobs.content[0]
+                top = {t.token: float(t.logprob) for t in first.top_logprobs}
+                top.setdefault(first.token, float(first.logprob))
+            else:
+                reply = self.client.completions.create(
+                    model=self.model,
+                    prompt=prompt,
+                    max_tokens=1,
+                    temperature=0.0,
+                    logprobs=self.TOP_LOGPROBS,
+                    extra_body=self._extra_body(None),
+                )
+                top = {str(k): float(v) for k, v in reply.choices[0].logprobs.top_logprobs[0].items()}
+        except self._openai.OpenAIError as exc:
+            raise self._errors(exc) from exc
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            raise EngineError(
+                f"LLM server {self.base_url} returned no top logprobs (does it support 'logprobs'?): {exc}"
+            ) from exc
+        if not top:
+            raise EngineError(f"LLM server {self.base_url} returned an empty top_logprobs list")
+        return _match_candidates(top, candidates)
+
+    def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """:meth:`next_token_logprobs` per prompt, in order (the server's prefix cache shares their common start)."""
+        return [self.next_token_logprobs(p, candidates) for p in prompts]
+
+
+def _match_candidates(top: dict[str, float], candidates: Sequence[str]) -> dict[str, float]:
+    import math
+
+    floor = min(top.values()) - 1.0
+    out: dict[str, float] = {}
+    for cand in candidates:
+        hits = [lp for tok, lp in top.items() if tok.strip() == cand.strip()]
+        if not hits:
+            out[cand] = floor
+        else:
+            peak = max(hits)
+            out[cand] = peak + math.log(sum(math.exp(lp - peak) for lp in hits))
+    return out
 
 
 def _usage(chunk: Any, ttft: float, total: float) -> Usage:

@@ -22,10 +22,11 @@ class VLLMEngine:
     capabilities = frozenset({TEXT, LOGPROBS, KV_CACHE})
 
     def __init__(self, model: str) -> None:
-        vllm = require("vllm", "vllm")
         torch = require("torch", "local")
+        # Checked before importing vllm: on a CPU machine the message says what to use instead.
         if not torch.cuda.is_available():
             raise EngineError("engine 'vllm' needs a CUDA GPU; on a CPU use engine 'local' or a server via HOPRAG_LLM_BASE_URL")
+        vllm = require("vllm", "vllm")
         self._vllm = vllm
         self.llm = vllm.LLM(model=model, enable_prefix_caching=True)
 
@@ -53,6 +54,23 @@ class VLLMEngine:
 
     def close(self) -> None:
         pass
+
+    # ---- next-token scoring (rerankers) --------------------------------------------
+    def next_token_logprobs(self, prompt: str, candidates: Sequence[str]) -> dict[str, float]:
+        """Log-probability of each candidate as the next token (see :meth:`next_token_logprobs_batch`)."""
+        return self.next_token_logprobs_batch([prompt], candidates)[0]
+
+    def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """One batched ``generate`` of a single token with the top 20 logprobs per prompt (prefix caching shares
+        the prompts' common start); candidates are matched as in the OpenAI-compatible engine."""
+        from rag.engines.openai_compat import _match_candidates
+
+        params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
+        results = []
+        for out in self.llm.generate(list(prompts), params):
+            top = {lp.decoded_token: float(lp.logprob) for lp in out.outputs[0].logprobs[0].values()}
+            results.append(_match_candidates(top, candidates))
+        return results
 
 
 @ENGINES.register("vllm")

@@ -1,0 +1,410 @@
+"""hoprag's web UI: chat over a knowledge base, upload, document management, settings.
+
+Run it with ``make run`` (or ``streamlit run app.py``). Thin by design: it only
+lays out widgets and calls the public :mod:`rag` API; formatting lives in
+:mod:`rag.ui_support`. Models are loaded once per process and shared by every
+browser session; each session has its own conversation and settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+
+import streamlit as st
+
+from rag import RAG, Answer, HopragError, Settings
+from rag.config import RERANKERS, STRATEGIES
+from rag.embed import make_embedder
+from rag.engines import make_engine
+from rag.sample import ensure_sample
+from rag.ui_support import (
+    EMBED_FIELDS,
+    ENGINE_FIELDS,
+    ENGINE_LABELS,
+    IngestJob,
+    STAGE_LABELS,
+    UPLOAD_TYPES,
+    citation_label,
+    citation_meta,
+    display_name,
+    escape_markdown,
+    format_added,
+    history_pairs,
+    knowledge_bases,
+    order_rows,
+    plural,
+    query_overrides,
+    rag_key,
+    resource_key,
+    settings_from_form,
+    step_detail,
+    trace_rows,
+    unreachable_help,
+)
+
+ss = st.session_state
+
+
+# ---- shared resources (one per process, keyed by the settings they depend on) ----
+@st.cache_resource(show_spinner="Loading the embedding model…", max_entries=2)
+def shared_embedder(key: tuple, _settings: Settings):
+    return make_embedder(_settings)
+
+
+@st.cache_resource(show_spinner="Loading the language model (once per server start)…", max_entries=2)
+def shared_engine(key: tuple, _settings: Settings):
+    return make_engine(_settings)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def kb_handle(key: tuple, _settings: Settings) -> RAG:
+    """A knowledge base for listing, ingest and delete (never loads the LLM)."""
+    return RAG(_settings, embedder=shared_embedder(resource_key(_settings, EMBED_FIELDS), _settings))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def answer_handle(key: tuple, _settings: Settings) -> RAG:
+    """A knowledge base wired to the shared LLM, for answering."""
+    return RAG(
+        _settings,
+        embedder=shared_embedder(resource_key(_settings, EMBED_FIELDS), _settings),
+        engine=shared_engine(resource_key(_settings, ENGINE_FIELDS), _settings),
+    )
+
+
+def kb_rag() -> RAG:
+    return kb_handle(rag_key(ss.settings), ss.settings)
+
+
+def answer_rag() -> RAG:
+    """The answering handle; if the LLM cannot even be built, a handle whose answers are retrieval-only."""
+    try:
+        return answer_handle(rag_key(ss.settings), ss.settings)
+    except HopragError:
+        # The pipeline retries the engine and, failing, answers with the passages only.
+        return kb_rag()
+
+
+# ---- session state and callbacks ---------------------------------------------------
+def init_state() -> None:
+    if "settings" not in ss:
+        try:
+            ss.settings = Settings.load()
+        except HopragError as exc:
+            st.error(f"hoprag cannot start: {escape_markdown(str(exc))}")
+            st.stop()
+    ss.setdefault("session_id", uuid.uuid4().hex)
+    ss.setdefault("messages", [])
+    ss.setdefault("notice", "")
+    ss.setdefault("settings_error", "")
+    ss.setdefault("kb_error", "")
+    s = ss.settings
+    ss.setdefault("kb_select", s.kb)
+    for name, value in (
+        ("set_engine", s.engine if s.engine in ENGINE_LABELS else "local"),
+        ("set_url", s.llm_base_url),
+        ("set_model", s.llm_model),
+        ("set_top_k", s.top_k),
+        ("set_strategy", s.strategy),
+        ("set_hops", s.hops),
+        ("set_reranker", s.reranker),
+        ("set_kv_cache", s.kv_cache),
+    ):
+        ss.setdefault(name, value)
+
+
+def new_chat() -> None:
+    ss.messages = []
+    ss.session_id = uuid.uuid4().hex  # a fresh conversation gets a fresh engine cache slot
+
+
+def apply_settings() -> None:
+    try:
+        ss.settings = settings_from_form(
+            ss.settings,
+            engine=ss.set_engine,
+            llm_base_url=ss.set_url,
+            llm_model=ss.set_model,
+            top_k=int(ss.set_top_k),
+            strategy=ss.set_strategy,
+            hops=int(ss.set_hops),
+            reranker=ss.set_reranker,
+            kv_cache=bool(ss.set_kv_cache),
+        )
+    except HopragError as exc:
+        ss.settings_error = f"Settings not applied: {exc}"
+    else:
+        ss.settings_error = ""
+        ss.notice = "Settings applied."
+
+
+def switch_kb(name: str) -> None:
+    try:
+        ss.settings = ss.settings.replace(kb=name)
+    except HopragError as exc:
+        ss.kb_error = str(exc)
+        return
+    ss.kb_error = ""
+    ss.kb_select = name
+    new_chat()
+
+
+def create_kb() -> None:
+    name = ss.get("new_kb", "").strip()
+    if name:
+        switch_kb(name)
+        if not ss.kb_error:
+            ss.notice = f"Created knowledge base {name}: upload documents into it."
+
+
+def delete_doc(doc_id: str, name: str) -> None:
+    try:
+        kb_rag().delete(doc_id)
+    except HopragError as exc:
+        ss.notice = f"Could not delete {name}: {exc}"
+    else:
+        ss.notice = f"Deleted {name}."
+
+
+# ---- sidebar ------------------------------------------------------------------
+def sidebar() -> None:
+    with st.sidebar:
+        st.header("Knowledge base")
+        names = knowledge_bases(ss.settings)
+        if ss.kb_select not in names:
+            ss.kb_select = ss.settings.kb
+        st.selectbox(
+            "Current knowledge base",
+            names,
+            key="kb_select",
+            on_change=lambda: switch_kb(ss.kb_select),
+        )
+        with st.form("new_kb_form", clear_on_submit=True, border=False):
+            st.text_input("New knowledge base", key="new_kb", placeholder="letters, digits, - or _")
+            st.form_submit_button("Create and switch", on_click=create_kb, key="create_kb")
+        if ss.kb_error:
+            st.error(escape_markdown(ss.kb_error))
+
+        st.header("Settings")
+        with st.form("settings_form", border=False):
+            st.radio("Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.get, key="set_engine")
+            st.text_input("Server URL", key="set_url", placeholder="http://127.0.0.1:8000/v1",
+                          help="Any OpenAI-compatible server: vLLM, llama.cpp, Ollama, OpenAI.")
+            st.text_input("Model name", key="set_model", placeholder="the served model name")
+            st.number_input("Passages per answer (top-k)", min_value=1, max_value=50, step=1, key="set_top_k")
+            st.selectbox("Retrieval strategy", STRATEGIES, key="set_strategy")
+            st.number_input("Hops (multi-hop strategies)", min_value=1, max_value=5, step=1, key="set_hops")
+            st.selectbox("Reranker", RERANKERS, key="set_reranker")
+            st.toggle("Reuse the KV cache", key="set_kv_cache",
+                      help="Keep computed prompt prefixes so follow-up questions start faster.")
+            st.form_submit_button("Apply settings", type="primary", on_click=apply_settings, key="apply_settings")
+        if ss.settings_error:
+            st.error(escape_markdown(ss.settings_error))
+        s = ss.settings
+        engine = f"{s.llm_model} at {s.llm_base_url}" if s.engine == "openai" else ENGINE_LABELS.get(s.engine, s.engine)
+        st.caption(escape_markdown(f"In use: {engine}; {s.strategy} retrieval, top-{s.top_k}, reranker {s.reranker}."))
+
+
+# ---- knowledge base panel ---------------------------------------------------------
+def ingest_status() -> None:
+    """Each file of the current upload: a progress bar (parse → chunk → embed → store) or its one-line failure."""
+    job: IngestJob = ss.ingest_job
+    for name, (stage, fraction), result in zip(job.names, job.stages, job.results):
+        if result is None:
+            st.progress(fraction, text=f"{name} · {STAGE_LABELS.get(stage, stage)}")
+        elif result.status == "failed":
+            st.error(escape_markdown(f"{name}: {result.reason}"))
+        else:
+            st.progress(1.0, text=f"{name} · {result.status} · {plural(result.pages, 'page')}, "
+                        f"{plural(result.chunks, 'chunk')}")
+    if job.done and st.session_state.get("ingest_polling"):
+        # the last poll: redraw the whole page so the document list and the chat see the new files
+        ss.ingest_polling = False
+        st.rerun()
+
+
+def knowledge_panel(rag: RAG) -> None:
+    st.subheader("Documents")
+    job: IngestJob | None = ss.get("ingest_job")
+    busy = job is not None and not job.done
+    with st.form("upload_form", clear_on_submit=True):
+        files = st.file_uploader(
+            "Add documents (PDF, Markdown, text, HTML, Word)",
+            type=list(UPLOAD_TYPES),
+            accept_multiple_files=True,
+            key="uploads",
+        )
+        submitted = st.form_submit_button("Add to knowledge base", type="primary", key="add_files", disabled=busy)
+    if submitted and files and not busy:
+        # in a background thread: questions can be asked while files are ingested
+        ss.ingest_job = job = IngestJob(rag, [(f.name, f.getvalue()) for f in files]).start()
+        busy = True
+    if job is not None:
+        ss.ingest_polling = busy
+        st.fragment(ingest_status, run_every=0.5 if busy else None)()
+    docs = rag.documents()
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.caption(f"{plural(len(docs), 'document')} in **{escape_markdown(ss.settings.kb)}**")
+        st.button("Refresh", key="refresh", help="Show documents added from other sessions", icon=":material/refresh:")
+    for doc in docs:
+        name = display_name(doc.source)
+        with st.container(border=True, horizontal=True, vertical_alignment="center"):
+            st.markdown(
+                f"**{escape_markdown(name)}**  \n"
+                f"{plural(doc.pages, 'page')} · {plural(doc.chunks, 'chunk')} · added {format_added(doc.added)}"
+            )
+            st.button(
+                "Delete", key=f"delete-{doc.doc_id}", on_click=delete_doc, args=(doc.doc_id, name),
+                help=f"Remove {name} from this knowledge base", icon=":material/delete:",
+            )
+
+
+# ---- chat -------------------------------------------------------------------------
+def show_sources(answer: Answer) -> None:
+    if not answer.citations:
+        if answer.text and answer.passages:
+            st.caption("The answer cites no passage; see how it was found below.")
+        return
+    st.markdown("**Sources**")
+    for c in answer.citations:
+        with st.expander(citation_label(c)):
+            st.caption(citation_meta(c))
+            st.markdown(escape_markdown(c.text))
+
+
+def show_trace(answer: Answer) -> None:
+    if not answer.trace.steps:
+        return
+    with st.expander("How this answer was found"):
+        t, u = answer.timings, answer.usage
+        cols = st.columns(4)
+        cols[0].metric("Time to first token", f"{t['ttft_s']:.2f} s" if "ttft_s" in t else "–")
+        cols[1].metric("Total time", f"{t['total_s']:.2f} s" if "total_s" in t else "–")
+        cols[2].metric("Prompt tokens", u.prompt_tokens)
+        cols[3].metric("Cached prompt tokens", u.cached_tokens,
+                       help="Prompt tokens reused from the KV cache instead of computed")
+        for i, step in enumerate(answer.trace.steps, 1):
+            st.markdown(f"**{i}. {escape_markdown(step.name)}** · {step.seconds:.2f} s")
+            if step.query:
+                st.caption("Query: " + escape_markdown(step.query))
+            if step.hits:
+                st.dataframe(trace_rows(step, answer.passages), hide_index=True)
+            order, rest = step_detail(step)
+            for label in ("before", "after"):
+                if label in order:
+                    st.caption(f"Rerank order {label}")
+                    st.dataframe(order_rows(order[label], answer.passages, order.get("scores")), hide_index=True)
+            if rest:
+                st.json(json.loads(json.dumps(rest, default=str)), expanded=False)
+
+
+def show_answer(message: dict) -> None:
+    answer: Answer = message["answer"]
+    if answer.error:
+        st.warning(
+            "The language model could not answer, so this is a retrieval-only answer: "
+            "the passages below matched your question.  \n"
+            + escape_markdown(answer.error)
+            + "  \n**Check that** "
+            + "; ".join(escape_markdown(h) for h in message.get("help", []))
+            + "."
+        )
+    elif message.get("render_text", True) and answer.text:
+        st.markdown(answer.text)
+    show_sources(answer)
+    show_trace(answer)
+
+
+def ask(rag: RAG, question: str) -> None:
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(question))
+    with st.chat_message("assistant"):
+        final: dict = {}
+
+        def pieces():
+            for item in rag.stream(
+                question,
+                history_pairs(ss.messages),
+                session=ss.session_id,
+                **query_overrides(rag.settings, ss.settings),
+            ):
+                if isinstance(item, Answer):
+                    final["answer"] = item
+                else:
+                    yield item
+
+        try:
+            stream = pieces()
+            with st.spinner("Searching the knowledge base and thinking…", show_time=True):
+                first = next(stream, None)
+            streamed = st.write_stream(itertools.chain([first], stream)) if first is not None else ""
+        except HopragError as exc:
+            st.error(escape_markdown(str(exc)))
+            return
+        answer = final["answer"]
+        message = {"role": "assistant", "answer": answer}
+        if answer.error:
+            message["help"] = unreachable_help(ss.settings)
+        # The stream already showed the text; only a message that was never streamed is drawn.
+        message["render_text"] = not streamed
+        show_answer(message)
+        message["render_text"] = True
+    ss.messages.append({"role": "user", "text": question})
+    ss.messages.append(message)
+
+
+def chat_panel(docs: list, question: str | None) -> None:
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.subheader("Chat")
+        st.button("New chat", key="new_chat", on_click=new_chat, icon=":material/add_comment:")
+    if not docs:
+        st.info(
+            "This knowledge base is empty. Upload PDFs, Markdown, text, HTML or Word files on the right "
+            "(manuals, notes, papers), then ask questions about them. Or load hoprag's own documentation "
+            "as a sample."
+        )
+        if st.button("Load the sample knowledge base", key="load_sample"):
+            with st.spinner("Indexing hoprag's documentation…"):
+                ensure_sample(kb_rag())
+            st.rerun()
+    elif not ss.messages and not question:
+        st.caption(
+            f"Ask anything about the {plural(len(docs), 'document')} in this knowledge base. Answers cite the "
+            "passages they come from; open a source to read it, or “How this answer was found” for the steps."
+        )
+    for message in ss.messages:
+        with st.chat_message(message["role"]):
+            if message["role"] == "user":
+                st.markdown(escape_markdown(message["text"]))
+            else:
+                show_answer(message)
+    if question:
+        ask(answer_rag(), question)
+
+
+def main() -> None:
+    st.set_page_config(page_title="hoprag", page_icon=":material/hub:", layout="wide")
+    init_state()
+    sidebar()
+    st.title("hoprag")
+    st.caption("Answers from your documents, with the passages they come from and how they were found.")
+    if ss.notice:
+        st.toast(escape_markdown(ss.notice))
+        ss.notice = ""
+    question = st.chat_input("Ask a question about your documents", key="question", max_chars=4000)
+    chat_col, kb_col = st.columns([3, 2], gap="large")
+    try:
+        rag = kb_rag()
+        with kb_col:
+            knowledge_panel(rag)
+        docs = rag.documents()
+    except HopragError as exc:
+        st.error(escape_markdown(f"The knowledge base cannot be opened: {exc}"))
+        st.stop()
+    with chat_col:
+        chat_panel(docs, question)
+
+
+main()

@@ -1,0 +1,141 @@
+"""Parsing one file (read → load → segment), in the ingest process or a worker process.
+
+This module imports nothing heavy (no Chroma, no torch) so worker processes
+start fast; the embedder's tokenizer reaches them once, via the pool initializer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rag.errors import HopragError, IngestError
+from rag.types import Chunk
+
+from ingest.loaders import load
+from ingest.segment import segment
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """One input: a file path, or a name with its bytes."""
+
+    source: str
+    path: str | None = None
+    data: bytes | None = None
+    max_bytes: int = 50 * 2**20
+    mode: str = "structure"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 30
+
+
+@dataclass(frozen=True)
+class Parsed:
+    doc_id: str
+    title: str
+    pages: int
+    chunks: tuple[Chunk, ...]
+
+
+def doc_id_of(data: bytes) -> str:
+    """A document's id: the hash of its bytes (unchanged file → same id)."""
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+def too_big(size: int, max_bytes: int) -> IngestError:
+    return IngestError(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit (max_file_mb)")
+
+
+def read(job: ParseJob) -> bytes:
+    if job.data is not None:
+        data = job.data
+    else:
+        try:
+            with open(job.path or job.source, "rb") as fh:
+                data = fh.read(job.max_bytes + 1)
+        except OSError as exc:
+            raise IngestError(f"cannot read file ({exc.strerror or exc})") from exc
+    if len(data) > job.max_bytes:
+        raise too_big(len(data) if job.data is not None else Path(job.path or job.source).stat().st_size, job.max_bytes)
+    return data
+
+
+def parse(job: ParseJob, count_tokens: Callable[[str], int]) -> Parsed:
+    """Read, load and segment one input; raises :class:`IngestError` with a one-line reason."""
+    data = read(job)
+    doc_id = doc_id_of(data)
+    loaded = load(data, job.source)
+    del data  # the pages' text is all we keep of a big file
+    chunks = segment(
+        loaded,
+        doc_id,
+        job.source,
+        mode=job.mode,
+        chunk_tokens=job.chunk_tokens,
+        chunk_overlap=job.chunk_overlap,
+        count_tokens=count_tokens,
+    )
+    if not chunks:
+        raise IngestError("no text to index after segmentation")
+    pages = sum(1 for p in loaded.pages if p.number is not None) or 1
+    return Parsed(doc_id, loaded.title, pages, tuple(chunks))
+
+
+class TokenCounter:
+    """A picklable token counter around a Hugging Face ``tokenizers.Tokenizer``."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def token_counter(embedder: Any) -> TokenCounter | None:
+    """A counter worker processes can use, or None if the embedder's cannot be shipped."""
+    backend = getattr(getattr(embedder, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    # A copy without the padding and truncation sentence-transformers configures
+    # (every text would otherwise count as exactly max_length tokens).
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_padding()
+    counter.no_truncation()
+    return TokenCounter(counter)
+
+
+# ---- worker process side ------------------------------------------------------------
+_counter: Callable[[str], int] | None = None
+
+
+def init_worker(counter: Callable[[str], int]) -> None:
+    global _counter
+    _counter = counter
+    # A forked worker shares its pipes with the parent, so it never sees EOF if the
+    # parent is killed (kill -9): watch the parent and leave with it.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def parse_in_worker(job: ParseJob) -> Parsed | str:
+    """:func:`parse` for a worker process: a failure comes back as its one-line reason."""
+    assert _counter is not None, "init_worker was not called"
+    try:
+        return parse(job, _counter)
+    except HopragError as exc:
+        return str(exc)
+    except Exception as exc:  # a parser bug on a strange file must not kill the batch
+        return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})"

@@ -1,0 +1,67 @@
+"""``hoprag eval retrieval``: recall@k, all-found@k, nDCG@10 and latency per retrieval strategy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
+from rag.config import STRATEGIES
+from rag.errors import ConfigError
+
+
+def split_names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    """A comma-separated list of names, each checked against ``allowed``."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ConfigError(f"{what} {text!r} is not allowed; choose from: {', '.join(allowed)} (comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+def split_ks(text: str) -> list[int]:
+    try:
+        ks = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError as exc:
+        raise ConfigError(f"--k {text!r} must be comma-separated whole numbers, e.g. 2,5,10") from exc
+    if not ks or ks[0] < 1:
+        raise ConfigError(f"--k {text!r} must list whole numbers of at least 1, e.g. 2,5,10")
+    return ks
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Path = typer.Option(..., "--dataset", help="Folder with corpus.json and questions.json (MuSiQue style)."),
+    strategy: str = typer.Option("single,hybrid,hops", "--strategy", help="Comma-separated strategies."),
+    k: str = typer.Option("2,5,10", "--k", help="Comma-separated k values."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Save all-found@k curves to this PNG."),
+    data_dir: Optional[str] = DataOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score retrieval strategies on a dataset (its knowledge base is built once and cached)."""
+
+    def body() -> int:
+        from rag.eval.dataset import eval_kb, load_dataset
+        from rag.eval.retrieval import evaluate_retrieval, plot_curves
+
+        names = split_names(strategy, STRATEGIES, "--strategy")
+        ks = split_ks(k)
+        ds = load_dataset(dataset, limit=limit)
+        with eval_kb(ds, _settings(None, data_dir)) as rag:
+            results = evaluate_retrieval(rag, ds, names, ks)
+        if plot:
+            plot_curves(results, str(plot))
+        if as_json:
+            typer.echo(json.dumps({"strategies": results, "questions": len(ds.questions), "dataset": str(dataset)}))
+        else:
+            cols = [f"{m}@{x}" for x in ks for m in ("recall", "all_found")] + ["ndcg@10", "p50_ms", "p95_ms"]
+            typer.echo(f"{'strategy':10} " + " ".join(f"{c:>12}" for c in cols))
+            for name, row in results.items():
+                typer.echo(f"{name:10} " + " ".join(f"{row[c]:12.3f}" for c in cols))
+        return EXIT_OK
+
+    _run(body)

@@ -1,0 +1,77 @@
+"""``hoprag reindex``: check a knowledge base and rebuild its manifest and BM25 index from Chroma."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rag.cli import EXIT_ERROR, EXIT_OK, DataOpt, JsonOpt, KbOpt, _run, _settings, app
+from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def set_aside_corrupt_manifest(settings: Settings) -> Path | None:
+    """Rename an unreadable manifest (and its WAL files) out of the way; return the new name, if any."""
+    path = settings.kb_dir / "manifest.sqlite"
+    if not path.exists():
+        return None
+    try:
+        with sqlite3.connect(path) as conn:
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        ok = False
+    if ok:
+        return None
+    aside = path.with_name(f"manifest.sqlite.corrupt-{int(time.time())}")
+    path.rename(aside)
+    for extra in ("-wal", "-shm"):
+        Path(str(path) + extra).unlink(missing_ok=True)
+    log.warning("manifest %s was unreadable; moved to %s", path, aside)
+    return aside
+
+
+@app.command()
+def reindex(
+    kb: Optional[str] = KbOpt,
+    data_dir: Optional[str] = DataOpt,
+    check: bool = typer.Option(False, "--check", help="Only report problems; change nothing."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Repair a knowledge base: finish interrupted writes, rebuild the manifest and BM25 index from Chroma."""
+
+    def body() -> int:
+        from rag.consistency import check_consistency, repair
+        from rag.store import Store
+
+        settings = _settings(kb, data_dir)
+        aside = None if check else set_aside_corrupt_manifest(settings)
+        store = Store(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s)
+        try:
+            report = {"problems": check_consistency(store)} if check else repair(store)
+        finally:
+            store.close()
+        report["manifest_set_aside"] = str(aside) if aside else None
+        if as_json:
+            typer.echo(json.dumps(report))
+        else:
+            if aside:
+                typer.echo(f"unreadable manifest moved to {aside}")
+            for key in ("recovered", "restored", "dropped"):
+                if report.get(key):
+                    typer.echo(f"{key}: {', '.join(report[key])}")
+            if report.get("bm25_chunks") is not None:
+                typer.echo(f"BM25 index rebuilt: {report['bm25_chunks']} chunks")
+            for problem in report["problems"]:
+                typer.echo(f"problem: {problem}")
+            if not report["problems"]:
+                typer.echo(f"knowledge base {settings.kb!r} is consistent")
+        return EXIT_ERROR if report["problems"] else EXIT_OK
+
+    _run(body)

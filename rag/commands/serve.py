@@ -1,0 +1,70 @@
+"""``hoprag serve``: the OpenAI-compatible API (rag.server) under uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional
+
+import typer
+
+from rag.cli import EXIT_ERROR, EXIT_OK, DataOpt, KbOpt, _run, _settings, app
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    api_key: Optional[str] = typer.Option(
+        None, "--api-key", help="Require 'Authorization: Bearer KEY' (default: setting api_key / HOPRAG_API_KEY)."
+    ),
+    model: Optional[str] = typer.Option(None, "--model", help="Model id clients use (default: hoprag-KB)."),
+    preload: bool = typer.Option(False, "--preload", help="Load the embedder and LLM before accepting requests."),
+    kb: Optional[str] = KbOpt,
+    data_dir: Optional[str] = DataOpt,
+) -> None:
+    """Serve an OpenAI-compatible API (/v1/chat/completions, /v1/models) over a knowledge base."""
+
+    def body() -> int:
+        from rag.cli import _open
+        from rag.extras import require
+
+        uvicorn = require("uvicorn", "api")
+        from rag.server import create_app
+
+        settings = _settings(kb, data_dir, api_key=api_key)
+        if not _loopback(host) and not settings.api_key:
+            typer.echo(
+                f"warning: serving on {host} without an API key: anyone who can reach this port can read your "
+                "documents; set --api-key or HOPRAG_API_KEY",
+                err=True,
+            )
+        with _open(settings) as rag:
+            if preload:
+                rag.embedder, rag.engine  # noqa: B018 - loading is the point
+            server_app = create_app(rag, model=model)
+            model_id = model or f"hoprag-{settings.kb}"
+            typer.echo(f"serving knowledge base {settings.kb!r} at http://{host}:{port}/v1 as model {model_id!r}",
+                       err=True)
+            config = uvicorn.Config(server_app, host=host, port=port, log_level="warning")
+            server = uvicorn.Server(config)
+            try:
+                server.run()
+            except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after shutting down cleanly
+                return EXIT_OK
+            except SystemExit as exc:  # uvicorn exits (code 3) when it cannot bind; keep hoprag's codes
+                if exc.code in (0, None):
+                    return EXIT_OK
+                typer.echo(f"error: the server could not start on {host}:{port} (see the message above)", err=True)
+                return EXIT_ERROR
+            return EXIT_OK if server.started else EXIT_ERROR
+
+    _run(body)

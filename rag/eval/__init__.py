@@ -1,0 +1,1 @@
+"""Evaluation harness: MuSiQue-style datasets, throwaway knowledge bases, metrics."""

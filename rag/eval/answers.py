@@ -1,0 +1,140 @@
+"""Answer evaluation: EM/F1, citations, answer-in-context and latency per configuration, plus an oracle."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Callable, Sequence
+
+from rag.engines.base import generate
+from rag.eval.dataset import Dataset, Question, hit_ids
+from rag.eval.metrics import answer_in, exact_match, mean, percentile, token_f1
+from rag.generate import STOP, build_prompt, cite
+
+log = logging.getLogger(__name__)
+
+_MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def strip_citations(text: str) -> str:
+    """The answer without its [n] markers (they are not part of the answer)."""
+    return " ".join(_MARKERS.sub(" ", text).split())
+
+
+def _row(records: list[dict]) -> dict[str, float]:
+    def col(name: str) -> list[float]:
+        return [r[name] for r in records if r.get(name) is not None]
+
+    row = {
+        "em": mean(col("em")),
+        "f1": mean(col("f1")),
+        # Precision is over answers that cite something; an answer citing nothing has no precision.
+        "citation_precision": mean(col("citation_precision")),
+        "citation_coverage": mean(col("citation_coverage")),
+        "answer_in_context": mean(col("answer_in_context")),
+        "ttft_p50_s": percentile(col("ttft_s"), 50),
+        "ttft_p95_s": percentile(col("ttft_s"), 95),
+        "total_p50_s": percentile(col("total_s"), 50),
+        "total_p95_s": percentile(col("total_s"), 95),
+        "prompt_tokens_mean": mean(col("prompt_tokens")),
+        "cached_tokens_mean": mean(col("cached_tokens")),
+        "errors": sum(1 for r in records if r.get("error")),
+        "questions": len(records),
+    }
+    return row
+
+
+def _score(q: Question, text: str, cited: Sequence[str], context: Sequence[str]) -> dict:
+    gold = set(q.gold)
+    answer = strip_citations(text)
+    return {
+        "em": exact_match(answer, q.answers),
+        "f1": token_f1(answer, q.answers),
+        "citation_precision": (sum(c in gold for c in cited) / len(cited)) if cited else None,
+        "citation_coverage": (len(gold & set(cited)) / len(gold)) if gold else None,
+        "answer_in_context": float(answer_in("\n".join(context), q.answers)),
+    }
+
+
+def evaluate_config(
+    rag, dataset: Dataset, overrides: dict, progress: Callable[[int, int], None] | None = None
+) -> tuple[dict[str, float], list[dict]]:
+    """Answer every question through :meth:`RAG.ask` with ``overrides``; → (summary row, per-question records)."""
+    records = []
+    for i, q in enumerate(dataset.questions):
+        answer = rag.ask(q.question, **overrides)
+        passage_of = dict(zip((h.chunk.id for h in answer.passages), hit_ids(answer.passages)))
+        cited = list(dict.fromkeys(passage_of[c.chunk_id] for c in answer.citations if c.chunk_id in passage_of))
+        rec = _score(q, answer.text, cited, [h.chunk.text for h in answer.passages])
+        rec.update(
+            id=q.id,
+            prediction=answer.text,
+            ttft_s=answer.timings.get("ttft_s"),
+            total_s=answer.timings.get("total_s"),
+            prompt_tokens=answer.usage.prompt_tokens,
+            cached_tokens=answer.usage.cached_tokens,
+            error=answer.error,
+        )
+        records.append(rec)
+        if progress:
+            progress(i + 1, len(dataset.questions))
+    return _row(records), records
+
+
+def evaluate_oracle(
+    engine, dataset: Dataset, settings, progress: Callable[[int, int], None] | None = None
+) -> tuple[dict[str, float], list[dict]]:
+    """The same engine and prompt given only each question's gold passages (the reading ceiling)."""
+    records = []
+    for i, q in enumerate(dataset.questions):
+        hits = dataset.gold_hits(q)
+        prompt = build_prompt(q.question, hits)
+        t0 = time.perf_counter()
+        text, usage = generate(
+            engine, prompt, max_tokens=settings.max_new_tokens, stop=STOP, temperature=settings.temperature
+        )
+        total = time.perf_counter() - t0
+        text, citations = cite(text, hits)
+        by_id = {h.chunk.id: h for h in hits}
+        cited = list(dict.fromkeys(hit_ids([by_id[c.chunk_id] for c in citations])))
+        rec = _score(q, text, cited, [h.chunk.text for h in hits])
+        rec.update(
+            id=q.id,
+            prediction=text,
+            ttft_s=usage.ttft_s or None,
+            total_s=total,
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+        records.append(rec)
+        if progress:
+            progress(i + 1, len(dataset.questions))
+    return _row(records), records
+
+
+def plot_configs(configs: dict[str, dict], oracle: dict | None, path: str) -> None:
+    """Save a bar chart of EM/F1 per configuration (and the oracle) to ``path``."""
+    from rag.extras import require
+
+    require("matplotlib", "eval")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = dict(configs)
+    if oracle:
+        rows["oracle"] = oracle
+    names = list(rows)
+    fig, ax = plt.subplots(figsize=(max(5, 1.5 * len(names)), 4))
+    width = 0.25
+    for j, metric in enumerate(("em", "f1", "answer_in_context")):
+        ax.bar([i + (j - 1) * width for i in range(len(names))], [rows[n][metric] for n in names], width, label=metric)
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title("Answer quality per configuration")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

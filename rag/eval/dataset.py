@@ -1,0 +1,208 @@
+"""MuSiQue-style evaluation datasets and the throwaway knowledge base built from them.
+
+A dataset directory holds ``corpus.json`` (a list of ``{"title", "text"}``) and
+``questions.json`` (MuSiQue objects: ``id``, ``question``, ``answer``,
+``answer_aliases``, ``paragraphs`` with ``is_supporting``). A passage is the
+pair (title, text); gold passages are matched to the corpus by that pair.
+
+The knowledge base (one document and one chunk per passage) is cached under
+``<data_dir>/eval/<hash>/`` where the hash covers the corpus content and the
+embedder, so a second run opens it instantly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.types import Chunk, Document, Hit
+
+log = logging.getLogger(__name__)
+
+KB_NAME = "eval"
+_READY = "ready.json"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One corpus passage; ``id`` is also its chunk id and document id in the eval KB."""
+
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question with its answers and the ids of its gold (supporting) passages."""
+
+    id: str
+    question: str
+    answer: str
+    aliases: tuple[str, ...] = ()
+    gold: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The answer and its aliases (what EM/F1 take the best of)."""
+        return (self.answer, *[a for a in self.aliases if a != self.answer])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Passages and questions of one evaluation set; ``digest`` identifies the corpus."""
+
+    name: str
+    passages: tuple[Passage, ...]
+    questions: tuple[Question, ...]
+    digest: str
+
+    def passage(self, pid: str) -> Passage:
+        return self._by_id()[pid]
+
+    def _by_id(self) -> dict[str, Passage]:
+        cache = self.__dict__.get("_index")
+        if cache is None:
+            cache = {p.id: p for p in self.passages}
+            object.__setattr__(self, "_index", cache)
+        return cache
+
+    def limit(self, n: int | None) -> "Dataset":
+        """The same corpus with only the first ``n`` questions (all when ``n`` is None)."""
+        if n is None:
+            return self
+        if n < 1:
+            raise ConfigError(f"--limit {n} must be at least 1")
+        return Dataset(self.name, self.passages, self.questions[:n], self.digest)
+
+    def gold_hits(self, question: Question) -> list[Hit]:
+        """The gold passages of ``question`` as hits (for oracle prompts), in corpus order."""
+        return [Hit(passage_chunk(self.passage(pid)), score=1.0, rank=i, origin="gold") for i, pid in enumerate(question.gold)]
+
+
+def passage_key(title: str, text: str) -> str:
+    """A stable passage id from its (title, text)."""
+    return "p" + hashlib.sha256(f"{title}\x00{text}".encode("utf-8")).hexdigest()[:16]
+
+
+def passage_chunk(p: Passage) -> Chunk:
+    """The chunk a passage becomes: its title is the chunk title (and what is embedded with it)."""
+    # The source is shown in prompt headers as a file name, so a '/' in a title must not cut it.
+    return Chunk(id=p.id, doc_id=p.id, text=p.text, source=p.title.replace("/", "\u2215") or p.id, title=p.title)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}; a dataset folder needs corpus.json and questions.json") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def load_dataset(path: str | Path, limit: int | None = None) -> Dataset:
+    """Read a MuSiQue-style dataset folder (``corpus.json`` + ``questions.json``)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ConfigError(f"dataset folder {root} does not exist; it must contain corpus.json and questions.json")
+    corpus_raw = _read_json(root / "corpus.json")
+    questions_raw = _read_json(root / "questions.json")
+    if not isinstance(corpus_raw, list) or not isinstance(questions_raw, list):
+        raise ConfigError(f"{root}: corpus.json and questions.json must each hold a JSON list")
+    passages: dict[str, Passage] = {}
+    for i, item in enumerate(corpus_raw):
+        try:
+            title, text = str(item["title"]), str(item["text"])
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"{root / 'corpus.json'} item {i} needs 'title' and 'text'") from exc
+        pid = passage_key(title, text)
+        passages.setdefault(pid, Passage(pid, title, text))
+    questions: list[Question] = []
+    for i, item in enumerate(questions_raw):
+        try:
+            gold = []
+            for para in item.get("paragraphs", []):
+                if para.get("is_supporting"):
+                    pid = passage_key(str(para["title"]), str(para["paragraph_text"]))
+                    if pid not in passages:
+                        raise ConfigError(
+                            f"question {item['id']!r}: gold passage {para['title']!r} is not in corpus.json "
+                            "(passages are matched by title and text)"
+                        )
+                    if pid not in gold:
+                        gold.append(pid)
+            questions.append(
+                Question(
+                    id=str(item["id"]),
+                    question=str(item["question"]),
+                    answer=str(item.get("answer", "")),
+                    aliases=tuple(str(a) for a in item.get("answer_aliases", []) or []),
+                    gold=tuple(gold),
+                )
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{root / 'questions.json'} item {i} is not a MuSiQue question: {exc!r}") from exc
+    digest = hashlib.sha256(
+        json.dumps([[p.title, p.text] for p in passages.values()], ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
+    return Dataset(root.name, tuple(passages.values()), tuple(questions), digest).limit(limit)
+
+
+def kb_settings(dataset: Dataset, settings: Settings) -> Settings:
+    """Settings pointing at the dataset's cached knowledge base under ``<data_dir>/eval/<hash>``."""
+    model = settings.embed_model if settings.embedder != "local" else "local"
+    key = hashlib.sha256(f"{dataset.digest}|{settings.embedder}|{model}".encode()).hexdigest()[:16]
+    return settings.replace(data_dir=str(Path(settings.data_dir) / "eval" / key), kb=KB_NAME, chroma_url="")
+
+
+def eval_kb(dataset: Dataset, settings: Settings, embedder=None, engine=None):
+    """Open (building it on first use) the throwaway knowledge base of ``dataset``.
+
+    Returns a :class:`rag.pipeline.RAG` whose retrieval/ask use ``settings``'
+    query options (strategy, top_k, reranker, ...); pass ``embedder``/``engine``
+    to share already-loaded models.
+    """
+    from rag.pipeline import RAG
+
+    s = kb_settings(dataset, settings)
+    rag = RAG(s, embedder=embedder, engine=engine)
+    ready = Path(s.data_dir) / _READY
+    if ready.exists() and rag.store.count() == len(dataset.passages):
+        return rag
+    try:
+        _build(rag, dataset.passages)
+    except BaseException:
+        rag.close()
+        raise
+    ready.write_text(json.dumps({"passages": len(dataset.passages), "built": time.time()}), encoding="utf-8")
+    return rag
+
+
+def _build(rag, passages: Sequence[Passage]) -> None:
+    store = rag.store
+    have = set(store.committed_ids())
+    todo = [p for p in passages if p.id not in have]
+    log.info("building eval knowledge base: %d passages to embed", len(todo))
+    chunks = [passage_chunk(p) for p in todo]
+    vectors = rag.embedder.embed([c.embed_text for c in chunks])
+    now = time.time()
+    for chunk, vec in zip(chunks, vectors):
+        store.add_document(Document(chunk.doc_id, chunk.source, chunk.title, 0, 1, now), [chunk], vec[None, :])
+
+
+def hit_ids(hits: Iterable[Hit]) -> list[str]:
+    """Passage ids of ``hits`` in order, matched by (title, text) like the gold passages."""
+    return [passage_key(h.chunk.title, h.chunk.text) for h in hits]
+
+
+def gold_flags(hits: Iterable[Hit], question: Question) -> list[bool]:
+    """For each hit, whether it is one of ``question``'s gold passages."""
+    gold = set(question.gold)
+    return [pid in gold for pid in hit_ids(hits)]

@@ -1,0 +1,121 @@
+"""The reranker interface, its registry, and what all rerankers share.
+
+A reranker reorders first-stage hits with the LLM. Each one declares the
+engine capabilities it needs (:data:`rag.engines.base.TEXT`, ``LOGPROBS``,
+``ATTENTION``); :func:`make_reranker` refuses a reranker the engine cannot serve
+and names the engines that can.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, Sequence
+
+from rag.config import Settings
+from rag.errors import CapabilityError
+from rag.registry import Registry
+from rag.types import Hit, TraceStep
+
+
+class Reranker(Protocol):
+    """Reorders hits for a query; returns the best ``k`` and a trace step."""
+
+    name: str
+    needs: frozenset[str]
+
+    def rerank(self, query: str, hits: list[Hit], k: int) -> tuple[list[Hit], TraceStep]:
+        """The ``k`` most relevant of ``hits`` (best first) and a step with the before/after order and scores."""
+        ...
+
+
+RERANKERS: Registry[Reranker] = Registry("reranker")
+
+# Methods an engine must have for a capability, beyond declaring it.
+_METHODS = {"logprobs": "next_token_logprobs_batch", "attention": "model"}
+
+
+def engine_capabilities() -> dict[str, frozenset[str]]:
+    """Engine name → capabilities, read from the engine classes (nothing heavy is imported)."""
+    from rag.engines.local import LocalEngine
+    from rag.engines.openai_compat import OpenAICompatEngine
+    from rag.engines.vllm import VLLMEngine
+
+    return {cls.name: cls.capabilities for cls in (LocalEngine, OpenAICompatEngine, VLLMEngine)}
+
+
+def make_reranker(name: str, engine: Any, settings: Settings) -> Reranker:
+    """Build reranker ``name`` on ``engine``.
+
+    Raises :class:`~rag.errors.CapabilityError` when the engine lacks what the
+    reranker needs, naming the engines that have it.
+    """
+    import rag.rerank  # noqa: F401  (modules register themselves)
+
+    factory = RERANKERS.get(name)
+    needs: frozenset[str] = getattr(factory, "needs", frozenset())
+    have = frozenset(getattr(engine, "capabilities", frozenset()))
+    missing = {cap for cap in needs if cap not in have or not hasattr(engine, _METHODS.get(cap, "stream"))}
+    if missing:
+        able = [n for n, caps in sorted(engine_capabilities().items()) if needs <= caps]
+        raise CapabilityError(
+            f"reranker {name!r} needs {', '.join(sorted(missing))} from the LLM engine, which engine "
+            f"{getattr(engine, 'name', type(engine).__name__)!r} cannot provide; use engine "
+            f"{' or '.join(repr(a) for a in able) or '(none available)'} or another reranker "
+            f"({', '.join(n for n in RERANKERS.names() if n != name)})"
+        )
+    return factory(engine, settings)
+
+
+def passage_text(hit: Hit, max_chars: int) -> str:
+    """A hit as one line for a rerank prompt: title and text, cut at ``max_chars`` on a word boundary."""
+    text = " ".join(hit.chunk.embed_text.split())
+    if len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0] + " ..."
+    return text
+
+
+def windows(n: int, window: int, step: int) -> list[tuple[int, int]]:
+    """RankGPT's sliding windows over ``n`` candidates, from the back of the list to the front.
+
+    Each window is ``(start, end)``; the last one starts at 0, so the best
+    passages found lower down can bubble up to the top.
+    """
+    if n <= window:
+        return [(0, n)]
+    spans: list[tuple[int, int]] = []
+    end = n
+    while True:
+        start = max(end - window, 0)
+        spans.append((start, end))
+        if start == 0:
+            return spans
+        end -= step
+
+
+def finish(
+    name: str, query: str, hits: Sequence[Hit], order: Sequence[int], scores: Sequence[float], k: int, t0: float,
+    **detail: Any,
+) -> tuple[list[Hit], TraceStep]:
+    """Build the reranked top ``k`` (``order`` indexes ``hits``; ``scores`` align with ``hits``) and its trace step."""
+    out = [
+        Hit(hits[i].chunk, float(scores[i]), rank=r, origin=hits[i].origin) for r, i in enumerate(order[:k], 1)
+    ]
+    step = TraceStep(
+        name=f"rerank:{name}",
+        query=query,
+        hits=tuple((h.chunk.id, round(h.score, 4)) for h in out),
+        seconds=time.perf_counter() - t0,
+        detail={
+            "reranker": name,
+            "before": [h.chunk.id for h in hits],
+            "after": [hits[i].chunk.id for i in order],
+            "scores": {hits[i].chunk.id: round(float(scores[i]), 4) for i in range(len(hits))},
+            **detail,
+        },
+    )
+    return out, step
+
+
+def first_stage_note(hit: Hit) -> str:
+    """InsertRank: the first-stage score written next to a passage."""
+    return f"(retrieval score {hit.score:.2f}) "
