@@ -280,11 +280,11 @@ def show_trace(answer: Answer) -> None:
     with st.expander("How this answer was found"):
         t, u = answer.timings, answer.usage
         cols = st.columns(4)
-        cols[0].metric("Time to first token", f"{t['ttft_s']:.2f} s" if "ttft_s" in t else "–")
-        cols[1].metric("Total time", f"{t['total_s']:.2f} s" if "total_s" in t else "–")
+        cols[0].metric("First token", f"{t['ttft_s']:.1f} s" if "ttft_s" in t else "–",
+                       help="Time to first token: retrieval plus reading the prompt")
+        cols[1].metric("Total", f"{t['total_s']:.1f} s" if "total_s" in t else "–")
         cols[2].metric("Prompt tokens", u.prompt_tokens)
-        cols[3].metric("Cached prompt tokens", u.cached_tokens,
-                       help="Prompt tokens reused from the KV cache instead of computed")
+        cols[3].metric("Cached", u.cached_tokens, help="Prompt tokens reused from the KV cache instead of computed")
         for i, step in enumerate(answer.trace.steps, 1):
             st.markdown(f"**{i}. {escape_markdown(step.name)}** · {step.seconds:.2f} s")
             if step.query:
@@ -296,7 +296,9 @@ def show_trace(answer: Answer) -> None:
                 if label in order:
                     st.caption(f"Rerank order {label}")
                     st.dataframe(order_rows(order[label], answer.passages, order.get("scores")), hide_index=True)
-            if rest:
+            if rest and all(isinstance(v, (str, int, float, bool)) for v in rest.values()):
+                st.caption(escape_markdown(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in rest.items())))
+            elif rest:
                 st.json(json.loads(json.dumps(rest, default=str)), expanded=False)
 
 
@@ -312,7 +314,8 @@ def show_answer(message: dict) -> None:
             + "."
         )
     elif message.get("render_text", True) and answer.text:
-        st.markdown(answer.text)
+        # Model output is untrusted too (a passage can steer it): never render its markup.
+        st.markdown(escape_markdown(answer.text))
     show_sources(answer)
     show_trace(answer)
 
@@ -333,7 +336,7 @@ def ask(rag: RAG, question: str) -> None:
                 if isinstance(item, Answer):
                     final["answer"] = item
                 else:
-                    yield item
+                    yield escape_markdown(item)
 
         try:
             stream = pieces()

@@ -105,6 +105,8 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
             text += item
             if field == "passages":
                 passage_ends.append(len(text))
+    # The template file ends with a newline; the answer must start right after "Answer:".
+    text = text.rstrip()
     # The question line ("Question: ...") begins where the history ends.
     question_line = text.rfind("\n", 0, starts["question"]) + 1
     snapshots = (starts["passages"], *passage_ends[-1:], question_line)

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
-from rag.commands.eval_retrieval import split_names
+from rag.commands.eval_retrieval import progress_bar, split_names
 from rag.config import ORDERS, RERANKERS, STRATEGIES
 
 
@@ -39,20 +39,24 @@ def eval_answers(
         ds = load_dataset(dataset, limit=limit)
         configs: dict[str, dict] = {}
         oracle_row = None
-        with eval_kb(ds, settings) as rag:
+        with eval_kb(ds, settings) as rag, progress_bar() as progress:
             for s, r, o in itertools.product(strategies, rerankers, orders):
                 name = f"{s}+{r}+{o}"
                 overrides = {"strategy": s, "reranker": r, "order": o}
-                row, _ = evaluate_config(rag, ds, overrides)
+                row, _ = evaluate_config(rag, ds, overrides, progress=lambda d, n, name=name: progress(name, d, n))
                 configs[name] = {**row, **overrides}
             if oracle:
-                oracle_row, _ = evaluate_oracle(rag.engine, ds, settings)
+                oracle_row, _ = evaluate_oracle(
+                    rag.engine, ds, settings, progress=lambda d, n: progress("oracle", d, n)
+                )
         if plot:
             plot_configs(configs, oracle_row, str(plot))
         if as_json:
             typer.echo(json.dumps({"configs": configs, "oracle": oracle_row, "questions": len(ds.questions)}))
         else:
-            cols = ("em", "f1", "citation_precision", "citation_coverage", "answer_in_context", "ttft_p50_s", "total_p50_s")
+            cols = (
+                "em", "f1", "citation_precision", "citation_coverage", "answer_in_context", "ttft_p50_s", "total_p50_s"
+            )
             typer.echo(f"{'config':28} " + " ".join(f"{c[:12]:>12}" for c in cols))
             rows = dict(configs, **({"oracle": oracle_row} if oracle_row else {}))
             for name, row in rows.items():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 
@@ -32,6 +34,26 @@ def split_ks(text: str) -> list[int]:
     return ks
 
 
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A tqdm bar on stderr per named run: ``progress(name, done, total)``."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(name: str, done: int, total: int) -> None:
+        bar = bars.get(name)
+        if bar is None:
+            bar = bars[name] = tqdm(total=total, desc=name, unit="q", file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     dataset: Path = typer.Option(..., "--dataset", help="Folder with corpus.json and questions.json (MuSiQue style)."),
@@ -51,8 +73,8 @@ def eval_retrieval(
         names = split_names(strategy, STRATEGIES, "--strategy")
         ks = split_ks(k)
         ds = load_dataset(dataset, limit=limit)
-        with eval_kb(ds, _settings(None, data_dir)) as rag:
-            results = evaluate_retrieval(rag, ds, names, ks)
+        with eval_kb(ds, _settings(None, data_dir)) as rag, progress_bar() as progress:
+            results = evaluate_retrieval(rag, ds, names, ks, progress=progress)
         if plot:
             plot_curves(results, str(plot))
         if as_json:

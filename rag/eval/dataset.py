@@ -84,7 +84,8 @@ class Dataset:
 
     def gold_hits(self, question: Question) -> list[Hit]:
         """The gold passages of ``question`` as hits (for oracle prompts), in corpus order."""
-        return [Hit(passage_chunk(self.passage(pid)), score=1.0, rank=i, origin="gold") for i, pid in enumerate(question.gold)]
+        chunks = [passage_chunk(self.passage(pid)) for pid in question.gold]
+        return [Hit(chunk, score=1.0, rank=i, origin="gold") for i, chunk in enumerate(chunks)]
 
 
 def passage_key(title: str, text: str) -> str:

@@ -35,7 +35,9 @@ from typing import Iterable
 from rag.retrieve import RETRIEVERS, Filters, RetrievalContext, trace_step
 from rag.types import Chunk, Hit, TraceStep
 
-_SPAN = re.compile(r"[A-Z0-9][\w'’\-]*(?:\s+(?:of|the|de|and|for|in|von|van|da|del|du|la|le)?\s*[A-Z0-9][\w'’\-]*)*")
+# A run of capitalised words (or numbers), allowing a lower-case particle inside ("Bank of England").
+_WORD = r"[A-Z0-9][\w'’\-]*"
+_SPAN = re.compile(rf"{_WORD}(?:\s+(?:of|the|de|and|for|in|von|van|da|del|du|la|le)?\s*{_WORD})*")
 _STOP = frozenset(
     "the a an of and or in on at to for is was it he she they this that his her its their by with as from "
     "which who what when where how however after before during in".split()

@@ -9,9 +9,15 @@ from rag.types import Chunk, Document
 # The bridge passage (Mirela Vantongeren) never names the label or the question's words;
 # it is reachable only through the label's passage, which names her.
 BRIDGE = {
-    "zorblax": ("Zorblax Records", "Zorblax Records is an independent record label founded in 1987 by Mirela Vantongeren."),
+    "zorblax": (
+        "Zorblax Records",
+        "Zorblax Records is an independent record label founded in 1987 by Mirela Vantongeren.",
+    ),
     "mirela": ("Biography", "Mirela Vantongeren grew up in Brno and played the bassoon in an orchestra."),
-    "catalogue": ("Zorblax Records catalogue", "Zorblax Records has released more than two hundred albums of folk and jazz."),
+    "catalogue": (
+        "Zorblax Records catalogue",
+        "Zorblax Records has released more than two hundred albums of folk and jazz.",
+    ),
     "workshop": ("Instrument workshop", "The founder of the instrument workshop played the violin and the piano."),
     "labels": ("Record labels", "Founders of independent record labels often play an instrument themselves."),
     "otter": ("Sea otter", "Sea otters use stones to crack open shellfish."),
@@ -26,7 +32,7 @@ UNLINKED = {
 }
 
 
-def fill(rag, passages: dict[str, tuple[str, str]], source_of=lambda key: f"{key}.txt", page_of=lambda key: None) -> None:
+def fill(rag, passages: dict[str, tuple[str, str]], source_of=lambda k: f"{k}.txt", page_of=lambda k: None) -> None:
     """Store each passage as one document and chunk whose id is its key."""
     chunks = [
         Chunk(id=key, doc_id=key, text=text, source=source_of(key), title=title, page=page_of(key))
@@ -34,7 +40,8 @@ def fill(rag, passages: dict[str, tuple[str, str]], source_of=lambda key: f"{key
     ]
     vectors = rag.embedder.embed([c.embed_text for c in chunks])
     for chunk, vec in zip(chunks, vectors):
-        rag.store.add_document(Document(chunk.doc_id, chunk.source, chunk.title, 1, 1, time.time()), [chunk], vec[None, :])
+        doc = Document(chunk.doc_id, chunk.source, chunk.title, 1, 1, time.time())
+        rag.store.add_document(doc, [chunk], vec[None, :])
 
 
 def build_kb(tmp_path_factory, embedder, passages, **page_and_source):

