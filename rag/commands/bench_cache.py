@@ -1,8 +1,8 @@
-"""``hoprag bench cache``: a scripted conversation with the local engine's prefix KV cache off, then on.
+"""``hoprag bench cache``: a scripted conversation with the local engine's prefix KV cache off and on.
 
 Greedy decoding, same questions, same retrieval: the per-turn time to first
-token, total time and prefilled tokens of both runs, and whether the answers
-are identical. The knowledge base is a small built-in corpus (one chunk per
+token, total time and prefilled tokens of both (run turn by turn in lockstep),
+and whether the answers are identical. The knowledge base is a small built-in corpus (one chunk per
 document) ingested into a temporary data dir.
 """
 
@@ -12,7 +12,7 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -84,35 +84,29 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def run_conversation(rag, session: str, questions=QUESTIONS) -> list[dict[str, Any]]:
-    """Ask ``questions`` as one conversation; one row per turn."""
+def ask_turn(rag, session: str, turn: int, question: str, history: list[tuple[str, str]]) -> dict[str, Any]:
+    """One turn of a conversation → its row (the answer is appended to ``history``)."""
     from rag.types import Answer
 
-    history: list[tuple[str, str]] = []
-    rows = []
-    for turn, question in enumerate(questions, 1):
-        answer = None
-        for item in rag.stream(question, history, session=session):
-            if isinstance(item, Answer):
-                answer = item
-        assert answer is not None
-        if answer.error:
-            raise EngineError(f"turn {turn} failed: {answer.error}")
-        u = answer.usage
-        rows.append(
-            {
-                "turn": turn,
-                "question": question,
-                "answer": answer.text,
-                "prompt_tokens": u.prompt_tokens,
-                "cached_tokens": u.cached_tokens,
-                "prefilled_tokens": u.prompt_tokens - u.cached_tokens,
-                "ttft_s": round(u.ttft_s, 4),
-                "total_s": round(u.total_s, 4),
-            }
-        )
-        history.append((question, answer.text))
-    return rows
+    answer = None
+    for item in rag.stream(question, history, session=session):
+        if isinstance(item, Answer):
+            answer = item
+    assert answer is not None
+    if answer.error:
+        raise EngineError(f"turn {turn} failed: {answer.error}")
+    u = answer.usage
+    history.append((question, answer.text))
+    return {
+        "turn": turn,
+        "question": question,
+        "answer": answer.text,
+        "prompt_tokens": u.prompt_tokens,
+        "cached_tokens": u.cached_tokens,
+        "prefilled_tokens": u.prompt_tokens - u.cached_tokens,
+        "ttft_s": round(u.ttft_s, 4),
+        "total_s": round(u.total_s, 4),
+    }
 
 
 def bench(settings: Settings, progress=None, engine=None, questions=QUESTIONS, embedder=None) -> dict[str, Any]:
@@ -138,16 +132,21 @@ def bench(settings: Settings, progress=None, engine=None, questions=QUESTIONS, e
             report = rag.ingest([docs])
             if not report.ok:
                 raise IngestError(f"could not ingest the bench corpus: {report.to_dict()}")
-            runs = {}
-            for mode in ("off", "on"):
-                engine.kv_cache = PrefixCache(settings.kv_cache_mb << 20, kv_nbytes) if mode == "on" else None
-                if progress:
-                    progress(mode)
-                try:
-                    runs[mode] = run_conversation(rag, session=f"bench-{mode}", questions=questions)
-                finally:
-                    stats = engine.kv_cache.stats().to_dict() if engine.kv_cache else {}
-                    engine.kv_cache = own_cache
+            # The two conversations run in lockstep (off, then on, per turn) so a change in
+            # machine load between them does not skew the comparison.
+            cache_on = PrefixCache(settings.kv_cache_mb << 20, kv_nbytes)
+            runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+            histories: dict[str, list[tuple[str, str]]] = {"off": [], "on": []}
+            try:
+                for turn, question in enumerate(questions, 1):
+                    if progress:
+                        progress(turn)
+                    for mode in ("off", "on"):
+                        engine.kv_cache = cache_on if mode == "on" else None
+                        runs[mode].append(ask_turn(rag, f"bench-{mode}", turn, question, histories[mode]))
+            finally:
+                engine.kv_cache = own_cache
+            stats = cache_on.stats().to_dict()
     turns = []
     for off, on in zip(runs["off"], runs["on"]):
         turns.append(
@@ -184,7 +183,7 @@ def bench(settings: Settings, progress=None, engine=None, questions=QUESTIONS, e
 
 @bench_app.command("cache")
 def bench_cache(
-    top_k: int = typer.Option(3, "--top-k", help="Passages retrieved per turn."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Passages retrieved per turn (default: settings top_k)."),
     max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="Answer length limit (greedy)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -192,7 +191,7 @@ def bench_cache(
 
     def body() -> int:
         settings = Settings.load(top_k=top_k, max_new_tokens=max_new_tokens, temperature=0.0)
-        result = bench(settings, progress=None if as_json else lambda m: typer.echo(f"running with the cache {m}..."))
+        result = bench(settings, progress=None if as_json else lambda t: typer.echo(f"turn {t}..."))
         if as_json:
             typer.echo(json.dumps(result))
         else:

@@ -44,7 +44,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     def update(name: str, done: int, total: int) -> None:
         bar = bars.get(name)
         if bar is None:
-            bar = bars[name] = tqdm(total=total, desc=name, unit="q", file=sys.stderr, leave=False)
+            bar = bars[name] = tqdm(total=total, desc=name, unit="q", file=sys.stderr, leave=False, disable=None)
         bar.update(done - bar.n)
 
     try:

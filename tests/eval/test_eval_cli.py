@@ -14,7 +14,7 @@ from rag.cli import app
 def _invoke(args):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, (result.output, result.exception)
-    return json.loads(result.output.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_eval_retrieval_metrics_match_hand_computed(tiny_dir, tmp_path, shared_models):
