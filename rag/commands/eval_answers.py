@@ -40,6 +40,7 @@ def eval_answers(
         configs: dict[str, dict] = {}
         oracle_row = None
         with eval_kb(ds, settings) as rag, progress_bar() as progress:
+            rag.engine  # load the LLM now, so its load time is not the first question's latency
             for s, r, o in itertools.product(strategies, rerankers, orders):
                 name = f"{s}+{r}+{o}"
                 overrides = {"strategy": s, "reranker": r, "order": o}

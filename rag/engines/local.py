@@ -121,33 +121,37 @@ class LocalEngine:
         torch = self.torch
         eos = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<end_of_turn>")}
         t0 = time.perf_counter() if t0 is None else t0
+        # The lock and inference mode are held per forward pass, never across a
+        # yield: a consumer may resume this generator on another thread (web
+        # servers do) or abandon it, and other requests interleave their steps.
         with self.lock, torch.inference_mode():
             past, logits = self._prefill(prompt_ids, cuts, snaps or set(), stats)
-            generated: list[int] = []
-            emitted = ""
-            try:
-                for _ in range(max_tokens):
-                    if temperature > 0:
-                        probs = torch.softmax(logits / temperature, dim=-1)
-                        token = int(torch.multinomial(probs, 1))
-                    else:
-                        token = int(torch.argmax(logits))
-                    if token in eos:
-                        break
-                    generated.append(token)
-                    text = self.tokenizer.decode(generated, skip_special_tokens=True)
-                    # A multi-byte character may be incomplete until its last token.
-                    if not text.endswith("\ufffd") and len(text) > len(emitted):
-                        if not stats.get("ttft_s"):
-                            stats["ttft_s"] = time.perf_counter() - t0
-                        yield text[len(emitted):]
-                        emitted = text
+        generated: list[int] = []
+        emitted = ""
+        try:
+            for _ in range(max_tokens):
+                if temperature > 0:
+                    probs = torch.softmax(logits / temperature, dim=-1)
+                    token = int(torch.multinomial(probs, 1))
+                else:
+                    token = int(torch.argmax(logits))
+                if token in eos:
+                    break
+                generated.append(token)
+                text = self.tokenizer.decode(generated, skip_special_tokens=True)
+                # A multi-byte character may be incomplete until its last token.
+                if not text.endswith("\ufffd") and len(text) > len(emitted):
+                    if not stats.get("ttft_s"):
+                        stats["ttft_s"] = time.perf_counter() - t0
+                    yield text[len(emitted):]
+                    emitted = text
+                with self.lock, torch.inference_mode():
                     out = self.model(input_ids=torch.tensor([[token]]), past_key_values=past, use_cache=True)
-                    past = out.past_key_values
-                    logits = out.logits[0, -1]
-            finally:
-                # Also when the consumer stops early (a stop string): the count is still reported.
-                stats["completion_tokens"] = len(generated)
+                past = out.past_key_values
+                logits = out.logits[0, -1]
+        finally:
+            # Also when the consumer stops early (a stop string): the count is still reported.
+            stats["completion_tokens"] = len(generated)
 
     def stream(
         self,
