@@ -35,16 +35,8 @@ def test_unknown_setting_value_is_one_line(tmp_path):
 
 
 def test_missing_extra_names_the_extra(monkeypatch, settings):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("sentence_transformers"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    # A None entry in sys.modules makes "import sentence_transformers" fail as if absent.
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     from rag.embed import make_embedder
 
     with pytest.raises(MissingExtraError) as err:
