@@ -57,8 +57,20 @@ def sanitize(text: str) -> str:
     return _ROLE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)} -", text).strip()
 
 
-def format_passages(hits: Sequence[Hit]) -> str:
-    return "\n\n".join(f"[{i}] {passage_header(h)}\n{sanitize(h.chunk.text)}" for i, h in enumerate(hits, 1))
+# A single line break inside a paragraph (hard-wrapped text, PDF lines) that does
+# not start a list item or table row.
+_WRAP = re.compile(r"(?<=\S)[ \t]*\n(?![ \t]*(?:\n|[-*+|>]\s|\d+[.)]\s|#))[ \t]*")
+
+
+def unwrap(text: str) -> str:
+    """Join hard-wrapped lines: a model that copies a wrapped sentence would stop at the break."""
+    return _WRAP.sub(" ", text)
+
+
+def format_passage(number: int, hit: Hit) -> str:
+    """One passage as the prompt shows it: ``[n] header`` then its inert, unwrapped text."""
+    return f"[{number}] {passage_header(hit)}\n{unwrap(sanitize(hit.chunk.text))}"
+
 
 
 def _history_entries(history: Sequence[tuple[str, str]]) -> list[str]:
@@ -81,7 +93,7 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     appended next turn starts right after the end of this turn's last one).
     """
     items = {
-        "passages": [f"[{i}] {passage_header(h)}\n{sanitize(h.chunk.text)}" for i, h in enumerate(hits, 1)],
+        "passages": [format_passage(i, h) for i, h in enumerate(hits, 1)],
         "history": _history_entries(history),
         "question": [" ".join(question.split())],
     }

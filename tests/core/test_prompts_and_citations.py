@@ -53,3 +53,9 @@ def test_cite_infers_the_overlapping_passage_when_uncited():
     _, cites = cite("The capital of Germany is Berlin.", hits)
     assert len(cites) == 1 and cites[0].number == 2 and cites[0].inferred
     assert cite("I don't know.", hits)[1] == ()
+
+
+def test_passages_are_unwrapped_but_keep_paragraphs_and_lists():
+    hit = _hit(1, "Start vLLM with\nprefix caching.\n\nNext paragraph\n- item one\n- item two")
+    prompt = build_prompt("q?", [hit])
+    assert "Start vLLM with prefix caching.\n\nNext paragraph\n- item one\n- item two" in prompt
