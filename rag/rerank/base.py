@@ -13,6 +13,7 @@ from typing import Any, Protocol, Sequence
 
 from rag.config import Settings
 from rag.errors import CapabilityError
+from rag.prompts import load_prompt
 from rag.registry import Registry
 from rag.types import Hit, TraceStep
 
@@ -119,3 +120,33 @@ def finish(
 def first_stage_note(hit: Hit) -> str:
     """InsertRank: the first-stage score written next to a passage."""
     return f"(retrieval score {hit.score:.2f}) "
+
+
+class WindowedReranker:
+    """What the sliding-window rerankers (listwise, FIRST) share: settings, passage lines, rank scores."""
+
+    template_name = ""
+
+    def __init__(self, engine: Any, settings: Settings) -> None:
+        self.engine = engine
+        self.window = settings.rerank_window
+        self.step = settings.rerank_step
+        self.with_scores = settings.rerank_with_scores
+        self.max_chars = settings.rerank_passage_chars
+        self.template = load_prompt(self.template_name).rstrip("\n")
+
+    def passage_lines(self, labels: Sequence[str], hits: Sequence[Hit]) -> str:
+        """``[label] (first-stage score) text`` per passage, one per line."""
+        return "".join(
+            f"[{label}] {first_stage_note(h) if self.with_scores else ''}{passage_text(h, self.max_chars)}\n"
+            for label, h in zip(labels, hits)
+        )
+
+
+def rank_scores(order: Sequence[int]) -> list[float]:
+    """Scores in (0, 1] that decrease with the position in ``order`` (index → score)."""
+    n = len(order)
+    scores = [0.0] * n
+    for pos, i in enumerate(order):
+        scores[i] = (n - pos) / n
+    return scores

@@ -6,10 +6,8 @@ import logging
 import re
 import time
 
-from rag.config import Settings
 from rag.engines.base import TEXT, generate
-from rag.prompts import load_prompt
-from rag.rerank.base import RERANKERS, finish, first_stage_note, passage_text, windows
+from rag.rerank.base import RERANKERS, WindowedReranker, finish, rank_scores, windows
 from rag.types import Hit, TraceStep
 
 log = logging.getLogger(__name__)
@@ -37,26 +35,16 @@ def parse_permutation(text: str, count: int) -> list[int]:
 
 
 @RERANKERS.register("listwise")
-class ListwiseReranker:
+class ListwiseReranker(WindowedReranker):
     """RankGPT sliding window: ``rerank_window`` passages per call, moving ``rerank_step`` from the bottom up."""
 
     name = "listwise"
     needs = frozenset({TEXT})
-
-    def __init__(self, engine, settings: Settings) -> None:
-        self.engine = engine
-        self.window = settings.rerank_window
-        self.step = settings.rerank_step
-        self.with_scores = settings.rerank_with_scores
-        self.max_chars = settings.rerank_passage_chars
-        self.template = load_prompt("rerank_listwise").rstrip("\n")
+    template_name = "rerank_listwise"
 
     def prompt(self, query: str, hits: list[Hit]) -> str:
-        lines = [
-            f"[{i}] {first_stage_note(h) if self.with_scores else ''}{passage_text(h, self.max_chars)}"
-            for i, h in enumerate(hits, 1)
-        ]
-        return self.template.format(count=len(hits), passages="\n".join(lines) + "\n", query=query)
+        labels = [str(i) for i in range(1, len(hits) + 1)]
+        return self.template.format(count=len(hits), passages=self.passage_lines(labels, hits), query=query)
 
     def rerank(self, query: str, hits: list[Hit], k: int) -> tuple[list[Hit], TraceStep]:
         t0 = time.perf_counter()
@@ -75,8 +63,4 @@ class ListwiseReranker:
             perm = parse_permutation("[" + text, len(part))
             order[start:end] = [part[i] for i in perm]
             outputs.append(text.strip()[:200])
-        n = len(hits)
-        scores = [0.0] * n
-        for pos, i in enumerate(order):
-            scores[i] = (n - pos) / n
-        return finish(self.name, query, hits, order, scores, k, t0, calls=len(outputs), outputs=outputs)
+        return finish(self.name, query, hits, order, rank_scores(order), k, t0, calls=len(outputs), outputs=outputs)
