@@ -175,7 +175,9 @@ def test_upload_ask_cited_answer_and_separate_sessions(server, browser, tmp_path
              what="the empty-state hint")
     timings["page_ready_s"] = time.monotonic() - t0
     # upload through the real file input, then ingest
-    css(driver, "[data-testid='stFileUploaderDropzoneInput']")[0].send_keys(str(notes))
+    wait_for(driver, lambda d: css(d, "[data-testid='stFileUploaderDropzoneInput']"), what="the uploader")[0].send_keys(
+        str(notes)
+    )
     wait_for(driver, lambda d: "field-notes.md" in d.find_element("tag name", "body").text, what="the staged file")
     click_button(driver, "Add to knowledge base")
     wait_for(driver, lambda d: "1 document in" in d.find_element("tag name", "body").text, what="the document list")
@@ -207,7 +209,8 @@ def test_upload_ask_cited_answer_and_separate_sessions(server, browser, tmp_path
     wait_for(driver, lambda d: "1 document in" in d.find_element("tag name", "body").text, what="the second session")
     assert QUESTION_A not in chat_text(driver) and not css(driver, "[data-testid='stChatMessage']")
     # its own settings: a change here does not reach the first session
-    top_k = css(driver, "input[aria-label='Passages per answer (top-k)']")[0]
+    # The page renders in parts: wait for the sidebar's input, not just the document count.
+    top_k = wait_for(driver, lambda d: css(d, "input[aria-label='Passages per answer (top-k)']"), what="top-k input")[0]
     top_k.send_keys(Keys.CONTROL, "a")
     top_k.send_keys("4")
     click_button(driver, "Apply settings")
