@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, serving
 
 from rag.engines.base import generate
 from rag.engines.openai_compat import OpenAICompatEngine
@@ -36,12 +33,6 @@ HITS = [
 Q1, Q2 = "What do sea otters use stones for?", "Where is Mount Etna?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(base_settings, tmp_path_factory):
     """``python -m llama_cpp.server`` on a free loopback port; stopped at teardown."""
@@ -53,38 +44,15 @@ def llama_server(base_settings, tmp_path_factory):
     from rag.models import gguf_file
 
     model = gguf_file(base_settings.models_dir)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}"
+    with serving(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "gemma",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--verbose", "True"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/v1/models", timeout=5) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp server did not start in 180 s:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
+        ready_url=base + "/v1/models", log_path=log_path, timeout_s=180, what="llama.cpp server",
+    ):
         yield base + "/v1", log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 def _prefix_hits(text: str) -> list[int]:

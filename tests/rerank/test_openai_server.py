@@ -122,46 +122,28 @@ def test_unreachable_server_is_an_engine_error(hits):
         make_reranker("pointwise", engine, Settings()).rerank(QUERY, hits, 2)
 
 
-@pytest.fixture
-def llama_cpp_server(base_settings, tmp_path):
-    """llama-cpp-python's OpenAI-compatible server on the Gemma-3-270M GGUF, on a free loopback port."""
+@pytest.fixture(scope="module")
+def llama_cpp_server(base_settings, tmp_path_factory):
+    """llama-cpp-python's OpenAI-compatible server on the Gemma-3-270M GGUF, on a free loopback port.
+
+    Module scope: both parametrized rerankers share one server (loading the model is the slow part).
+    """
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (built by the KV-cache work)")
     pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] extras are not installed")
-    import socket
-    import subprocess
     import sys
-    import time
-    import urllib.request
+
+    from servers import free_port, serving
 
     from rag.models import gguf_file
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path / "llama.log").open("w")
-    proc = subprocess.Popen(
+    port = free_port()
+    with serving(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_file(base_settings.models_dir)),
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"llama.cpp server did not start: {(tmp_path / 'llama.log').read_text()[-2000:]}")
-                time.sleep(0.5)
+        ready_url=f"http://127.0.0.1:{port}/v1/models", log_path=tmp_path_factory.mktemp("llama") / "llama.log",
+        timeout_s=120, what="llama.cpp server",
+    ):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.mark.slow

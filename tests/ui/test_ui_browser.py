@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -39,12 +37,6 @@ NOTES = "# Field notes\n\nThe launch code is BLUE-42. It is kept in the vault un
 WAIT_S = 300  # the local LLM shares two cores with the rest of the suite
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`make run`'s streamlit command on a free loopback port, with a throwaway data dir."""
@@ -59,34 +51,14 @@ def server(tmp_path_factory):
         TRANSFORMERS_OFFLINE="1",
         ANONYMIZED_TELEMETRY="False",
     )
-    log = open(tmp / "streamlit.log", "wb")
-    proc = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}"
+    with serving(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n" + (tmp / "streamlit.log").read_text(errors="replace"))
-            time.sleep(0.5)
+        ready_url=f"{url}/_stcore/health", ready=lambda body: body == b"ok", log_path=tmp / "streamlit.log",
+        timeout_s=90, what="streamlit", cwd=ROOT, env=env,
+    ):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 @pytest.fixture

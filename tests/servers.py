@@ -1,0 +1,61 @@
+"""Start a real server process on loopback for a test, wait until it answers, always stop it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import pytest
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(
+    cmd: Sequence[str],
+    *,
+    ready_url: str,
+    log_path: Path,
+    timeout_s: float,
+    ready: Callable[[bytes], bool] = lambda body: True,
+    what: str = "server",
+    **popen,
+) -> Iterator[subprocess.Popen]:
+    """Run ``cmd`` (output to ``log_path``) until ``ready_url`` answers 200; terminate it afterwards.
+
+    The test fails with the log's tail if the process exits or is not ready in ``timeout_s``.
+    """
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, **popen)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as resp:
+                    if resp.status == 200 and ready(resp.read()):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = Path(log_path).read_text(errors="replace")[-2000:]
+                pytest.fail(f"{what} did not start (exit code {proc.poll()}):\n{tail}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
