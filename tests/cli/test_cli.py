@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from kb_fixture import KB_DOCS, OTTER_QUESTION, build_kb
+from servers import free_port
 from typer.testing import CliRunner
 
 import rag.cli
@@ -125,19 +126,13 @@ def test_ui_binds_loopback(run, monkeypatch):
     assert argv[argv.index("--server.port") + 1] == "8765"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOPRAG_")}
     return dict(env, PYTHONPATH=str(TESTS), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
 
 def test_serve_subprocess_binds_loopback_with_api_key(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*HOPRAG, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"), "--api-key", "k1"],
         env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
