@@ -72,6 +72,13 @@ class BM25Index:
             retriever.index(tokenize([c.embed_text for c in chunks]), show_progress=False)
         return cls(generation, chunks, retriever)
 
+    def scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """The BM25 score of every chunk (in ``self.chunks`` order) for already tokenized ``tokens``."""
+        ids = self.retriever.get_tokens_ids(list(tokens)) if self.retriever is not None and tokens else []
+        if not ids:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+
     def search(self, query: str, k: int, accept: Callable[[Chunk], bool] = lambda c: True) -> list[tuple[Chunk, float]]:
         """The ``k`` best-scoring accepted chunks with a positive score, best first."""
         if self.retriever is None or k < 1:

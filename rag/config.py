@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,7 @@ from rag.errors import ConfigError
 
 ENGINES = ("local", "openai", "vllm")
 EMBEDDERS = ("local", "openai")
+EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")  # runtimes of the local embedder
 STRATEGIES = ("single", "hybrid", "hops", "llm-hops")
 RERANKERS = ("none", "pointwise", "listwise", "first", "icr")
 ORDERS = ("stable", "relevance")
@@ -56,6 +58,7 @@ class Settings:
     embed_base_url: str = ""
     embed_model: str = ""
     embed_batch_size: int = 32
+    embed_backend: str = "onnx"  # local embedder runtime: onnx (float32), onnx-int8 or torch
     # store
     chroma_url: str = ""
     lock_timeout_s: float = 120.0  # how long a write waits for another writer of the same index
@@ -74,6 +77,7 @@ class Settings:
     rerank_step: int = 10  # listwise/first: how far the window moves (back to front)
     rerank_with_scores: bool = False  # listwise/first: show first-stage scores (InsertRank)
     rerank_passage_chars: int = 600  # passages are cut to this many characters in rerank prompts
+    rerank_icr_layers: str = "global@12"  # icr: layers read: global|all, optionally @N (only layers below N run)
     order: str = "stable"
     min_score: float = 0.0
     # hybrid: reciprocal rank fusion of dense and BM25 rankings
@@ -86,12 +90,16 @@ class Settings:
     hop_pool: int = 50  # dense candidates scored per question
     hop_link_weight: float = 0.6  # weight of a link (name IDF scaled to [0, 1]) against cosine similarity
     hop_max_df: float = 0.05  # names in more than this share of chunks link nothing
+    hop_title_weight: float = 0.25  # extra weight of a link whose name is the linked chunk's title
+    hop_residual_weight: float = 0.4  # BM25 of the question words a parent lacks, on its linked chunks
+    hop_lexical_weight: float = 0.4  # BM25 of those words plus the parent's rare names, on any chunk
     # server (hoprag serve): clients must send "Authorization: Bearer <api_key>" when set
     api_key: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("engine", self.engine, ENGINES)
         _check_choice("embedder", self.embedder, EMBEDDERS)
+        _check_choice("embed_backend", self.embed_backend, EMBED_BACKENDS)
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_choice("reranker", self.reranker, RERANKERS)
         _check_choice("order", self.order, ORDERS)
@@ -104,7 +112,8 @@ class Settings:
         for name in ("rrf_k", "fusion_candidates", "hop_branches", "hop_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
-        for name in ("fusion_dense_weight", "fusion_bm25_weight", "hop_link_weight"):
+        for name in ("fusion_dense_weight", "fusion_bm25_weight", "hop_link_weight", "hop_title_weight",
+                     "hop_residual_weight", "hop_lexical_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be >= 0")
         if self.fusion_dense_weight == 0 and self.fusion_bm25_weight == 0:
@@ -115,6 +124,11 @@ class Settings:
             raise ConfigError(
                 f"settings rerank_window={self.rerank_window}, rerank_step={self.rerank_step}: the window must be "
                 "2-26 passages (FIRST labels them A-Z) and the step at most the window"
+            )
+        if not re.fullmatch(r"(global|all)(@[1-9][0-9]*)?", self.rerank_icr_layers):
+            raise ConfigError(
+                f"setting rerank_icr_layers={self.rerank_icr_layers!r} is not allowed; use 'global' or 'all', "
+                "optionally '@N' to read only layers below N (e.g. 'global@12')"
             )
         if not self.lock_timeout_s > 0:
             raise ConfigError(f"setting lock_timeout_s={self.lock_timeout_s!r} must be a positive number of seconds")

@@ -21,6 +21,9 @@ def eval_answers(
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Comma-separated rerankers (default: settings)."),
     order: Optional[str] = typer.Option(None, "--order", help="Context order(s): relevance, stable."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
+    chat: bool = typer.Option(
+        False, "--chat", help="Ask each question's hops first in one session, then the question (scored)."
+    ),
     oracle: bool = typer.Option(True, "--oracle/--no-oracle", help="Also answer from the gold passages only."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Save a chart comparing configurations to this PNG."),
     data_dir: Optional[str] = DataOpt,
@@ -29,7 +32,7 @@ def eval_answers(
     """Answer every question through the RAG API per configuration and score the answers."""
 
     def body() -> int:
-        from rag.eval.answers import evaluate_config, evaluate_oracle, plot_configs
+        from rag.eval.answers import evaluate_chat, evaluate_config, evaluate_oracle, plot_configs
         from rag.eval.dataset import eval_kb, load_dataset
 
         settings = _settings(None, data_dir)
@@ -44,7 +47,8 @@ def eval_answers(
             for s, r, o in itertools.product(strategies, rerankers, orders):
                 name = f"{s}+{r}+{o}"
                 overrides = {"strategy": s, "reranker": r, "order": o}
-                row, _ = evaluate_config(rag, ds, overrides, progress=lambda d, n, name=name: progress(name, d, n))
+                run = evaluate_chat if chat else evaluate_config
+                row, _ = run(rag, ds, overrides, progress=lambda d, n, name=name: progress(name, d, n))
                 configs[name] = {**row, **overrides}
             if oracle:
                 oracle_row, _ = evaluate_oracle(
@@ -53,10 +57,13 @@ def eval_answers(
         if plot:
             plot_configs(configs, oracle_row, str(plot))
         if as_json:
-            typer.echo(json.dumps({"configs": configs, "oracle": oracle_row, "questions": len(ds.questions)}))
+            typer.echo(
+                json.dumps({"configs": configs, "oracle": oracle_row, "questions": len(ds.questions), "chat": chat})
+            )
         else:
             cols = (
-                "em", "f1", "citation_precision", "citation_coverage", "answer_in_context", "ttft_p50_s", "total_p50_s"
+                "em", "f1", "citation_precision", "citation_coverage", "answer_in_context", "ttft_p50_s", "total_p50_s",
+                "cached_tokens_mean",
             )
             typer.echo(f"{'config':28} " + " ".join(f"{c[:12]:>12}" for c in cols))
             rows = dict(configs, **({"oracle": oracle_row} if oracle_row else {}))

@@ -61,25 +61,38 @@ def eval_retrieval(
     k: str = typer.Option("2,5,10", "--k", help="Comma-separated k values."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Save all-found@k curves to this PNG."),
+    pack: int = typer.Option(
+        1, "--pack", min=1,
+        help="Passages per document. 1: one chunk per passage. N > 1: N passages per Markdown document, "
+        "split by the configured segmenter (HOPRAG_SEGMENTER, HOPRAG_CHUNK_TOKENS, HOPRAG_CHUNK_OVERLAP); "
+        "chunks are mapped back to the passages they overlap and k counts passages.",
+    ),
     data_dir: Optional[str] = DataOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Score retrieval strategies on a dataset (its knowledge base is built once and cached)."""
 
     def body() -> int:
-        from rag.eval.dataset import eval_kb, load_dataset
+        from rag.eval.dataset import eval_kb, kb_stats, load_dataset
+        from rag.eval.packing import PackedIndex, pack_passages
         from rag.eval.retrieval import evaluate_retrieval, plot_curves
 
         names = split_names(strategy, STRATEGIES, "--strategy")
         ks = split_ks(k)
         ds = load_dataset(dataset, limit=limit)
-        with eval_kb(ds, _settings(None, data_dir)) as rag, progress_bar() as progress:
-            results = evaluate_retrieval(rag, ds, names, ks, progress=progress)
+        to_passages = PackedIndex(pack_passages(ds.passages, pack)).passage_ids if pack > 1 else None
+        with eval_kb(ds, _settings(None, data_dir), pack=pack) as rag, progress_bar() as progress:
+            stats = kb_stats(rag)
+            results = evaluate_retrieval(rag, ds, names, ks, progress=progress, to_passages=to_passages)
+        kb = {key: stats[key] for key in ("pack", "documents", "chunks", "embedded_tokens", "segmenter",
+                                          "chunk_tokens", "chunk_overlap", "build_s") if key in stats}
         if plot:
             plot_curves(results, str(plot))
         if as_json:
-            typer.echo(json.dumps({"strategies": results, "questions": len(ds.questions), "dataset": str(dataset)}))
+            typer.echo(json.dumps({"strategies": results, "questions": len(ds.questions), "dataset": str(dataset),
+                                   "kb": kb}))
         else:
+            typer.echo("knowledge base: " + ", ".join(f"{key} {value}" for key, value in kb.items()))
             cols = [f"{m}@{x}" for x in ks for m in ("recall", "all_found")] + ["ndcg@10", "p50_ms", "p95_ms"]
             typer.echo(f"{'strategy':10} " + " ".join(f"{c:>12}" for c in cols))
             for name, row in results.items():

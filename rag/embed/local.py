@@ -68,5 +68,12 @@ class LocalEmbedder:
 
 
 @EMBEDDERS.register("local")
-def _make(settings: Settings) -> LocalEmbedder:
-    return LocalEmbedder(settings.models_dir, batch_size=settings.embed_batch_size)
+def _make(settings: Settings):
+    """The local embedder on the runtime ``settings.embed_backend`` names (onnx unless torch is asked for)."""
+    if settings.embed_backend == "torch":
+        return LocalEmbedder(settings.models_dir, batch_size=settings.embed_batch_size)
+    from rag.embed.onnx import OnnxEmbedder  # noqa: PLC0415  (onnxruntime only when used)
+
+    return OnnxEmbedder(
+        settings.models_dir, batch_size=settings.embed_batch_size, quantize=settings.embed_backend == "onnx-int8"
+    )

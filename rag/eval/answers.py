@@ -63,20 +63,52 @@ def evaluate_config(
     """Answer every question through :meth:`RAG.ask` with ``overrides``; → (summary row, per-question records)."""
     records = []
     for i, q in enumerate(dataset.questions):
-        answer = rag.ask(q.question, **overrides)
-        passage_of = dict(zip((h.chunk.id for h in answer.passages), hit_ids(answer.passages)))
-        cited = list(dict.fromkeys(passage_of[c.chunk_id] for c in answer.citations if c.chunk_id in passage_of))
-        rec = _score(q, answer.text, cited, [h.chunk.text for h in answer.passages])
-        rec.update(
-            id=q.id,
-            prediction=answer.text,
-            ttft_s=answer.timings.get("ttft_s"),
-            total_s=answer.timings.get("total_s"),
-            prompt_tokens=answer.usage.prompt_tokens,
-            cached_tokens=answer.usage.cached_tokens,
-            error=answer.error,
-        )
-        records.append(rec)
+        records.append(_record(q, rag.ask(q.question, **overrides)))
+        if progress:
+            progress(i + 1, len(dataset.questions))
+    return _row(records), records
+
+
+def _record(q: Question, answer, **extra) -> dict:
+    """One scored answer with its timings and token counts."""
+    passage_of = dict(zip((h.chunk.id for h in answer.passages), hit_ids(answer.passages)))
+    cited = list(dict.fromkeys(passage_of[c.chunk_id] for c in answer.citations if c.chunk_id in passage_of))
+    rec = _score(q, answer.text, cited, [h.chunk.text for h in answer.passages])
+    rec.update(
+        id=q.id,
+        prediction=answer.text,
+        ttft_s=answer.timings.get("ttft_s"),
+        total_s=answer.timings.get("total_s"),
+        prompt_tokens=answer.usage.prompt_tokens,
+        cached_tokens=answer.usage.cached_tokens,
+        error=answer.error,
+        **extra,
+    )
+    return rec
+
+
+def evaluate_chat(
+    rag, dataset: Dataset, overrides: dict, progress: Callable[[int, int], None] | None = None
+) -> tuple[dict[str, float], list[dict]]:
+    """Each question as a conversation: its hops asked one by one, then the question itself.
+
+    A user who chats asks "What company published X?", then "Who was the first
+    president of <that company>?", then the full question, in one session. Only
+    the last turn is scored; its timings and cached tokens show the prefix reuse,
+    and the context order (``order`` in ``overrides``) decides which passages it
+    sees where: ``stable`` keeps earlier turns' passages in place and appends,
+    ``relevance`` shows this turn's passages by score. A question without hops
+    is a one-turn conversation.
+    """
+    records = []
+    for i, q in enumerate(dataset.questions):
+        session = f"eval-chat-{q.id}-{overrides.get('order', '')}"
+        history: list[tuple[str, str]] = []
+        for step in q.steps:
+            earlier = rag.ask(step, list(history), session=session, **overrides)
+            history.append((step, earlier.text))
+        answer = rag.ask(q.question, list(history), session=session, **overrides)
+        records.append(_record(q, answer, turns=len(history) + 1))
         if progress:
             progress(i + 1, len(dataset.questions))
     return _row(records), records

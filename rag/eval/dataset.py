@@ -7,7 +7,10 @@ pair (title, text); gold passages are matched to the corpus by that pair.
 
 The knowledge base (one document and one chunk per passage) is cached under
 ``<data_dir>/eval/<hash>/`` where the hash covers the corpus content and the
-embedder, so a second run opens it instantly.
+embedder, so a second run opens it instantly. With ``pack`` > 1 the passages are
+packed into Markdown documents ingested through the normal pipeline with the
+configured segmenter (see :mod:`rag.eval.packing`); the hash then also covers
+the pack size, segmenter, chunk size and overlap.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,22 @@ class Passage:
     text: str
 
 
+def _steps(decomposition: list[dict]) -> tuple[str, ...]:
+    answers = [str(d.get("answer", "")) for d in decomposition]
+
+    def answer_of(m: re.Match) -> str:
+        n = int(m.group(1))
+        return answers[n - 1] if 0 < n <= len(answers) else m.group(0)
+
+    steps = []
+    for d in decomposition:
+        text = re.sub(r"#(\d+)", answer_of, str(d["question"])).strip()
+        # Some hops are written as "subject >> relation"; a user would ask it as a question.
+        subject, sep, relation = text.partition(" >> ")
+        steps.append(f"What is the {relation.strip()} of {subject.strip()}?" if sep else text)
+    return tuple(steps)
+
+
 @dataclass(frozen=True)
 class Question:
     """A question with its answers and the ids of its gold (supporting) passages."""
@@ -48,6 +68,9 @@ class Question:
     answer: str
     aliases: tuple[str, ...] = ()
     gold: tuple[str, ...] = ()
+    # The hops as a user would ask them one by one: MuSiQue's sub-questions with
+    # "#n" replaced by the answer of hop n (empty when the item has none).
+    steps: tuple[str, ...] = ()
 
     @property
     def answers(self) -> tuple[str, ...]:
@@ -146,6 +169,7 @@ def load_dataset(path: str | Path, limit: int | None = None) -> Dataset:
                     answer=str(item.get("answer", "")),
                     aliases=tuple(str(a) for a in item.get("answer_aliases", []) or []),
                     gold=tuple(gold),
+                    steps=_steps(item.get("question_decomposition") or []),
                 )
             )
         except (KeyError, TypeError, AttributeError) as exc:
@@ -156,37 +180,79 @@ def load_dataset(path: str | Path, limit: int | None = None) -> Dataset:
     return Dataset(root.name, tuple(passages.values()), tuple(questions), digest).limit(limit)
 
 
-def kb_settings(dataset: Dataset, settings: Settings) -> Settings:
+def kb_settings(dataset: Dataset, settings: Settings, pack: int = 1) -> Settings:
     """Settings pointing at the dataset's cached knowledge base under ``<data_dir>/eval/<hash>``."""
     model = settings.embed_model if settings.embedder != "local" else "local"
-    key = hashlib.sha256(f"{dataset.digest}|{settings.embedder}|{model}".encode()).hexdigest()[:16]
+    if settings.embedder == "local" and settings.embed_backend == "onnx-int8":
+        model = "local-int8"  # int8 vectors differ; torch and onnx float32 ones are the same
+    key_text = f"{dataset.digest}|{settings.embedder}|{model}"
+    if pack > 1:  # only packed documents go through the segmenter
+        key_text += f"|pack={pack}|{settings.segmenter}|{settings.chunk_tokens}|{settings.chunk_overlap}"
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     return settings.replace(data_dir=str(Path(settings.data_dir) / "eval" / key), kb=KB_NAME, chroma_url="")
 
 
-def eval_kb(dataset: Dataset, settings: Settings, embedder=None, engine=None):
+def eval_kb(dataset: Dataset, settings: Settings, embedder=None, engine=None, pack: int = 1):
     """Open (building it on first use) the throwaway knowledge base of ``dataset``.
 
     Returns a :class:`rag.pipeline.RAG` whose retrieval/ask use ``settings``'
     query options (strategy, top_k, reranker, ...); pass ``embedder``/``engine``
-    to share already-loaded models.
+    to share already-loaded models. With ``pack`` > 1, ``pack`` passages go into
+    each document and the documents are ingested with ``settings``' segmenter;
+    :func:`kb_stats` then says how many chunks that made.
     """
     from rag.pipeline import RAG
 
-    s = kb_settings(dataset, settings)
+    if pack < 1:
+        raise ConfigError(f"--pack {pack} must be at least 1 (passages per document)")
+    s = kb_settings(dataset, settings, pack)
     rag = RAG(s, embedder=embedder, engine=engine)
     ready = Path(s.data_dir) / _READY
-    if ready.exists() and rag.store.count() == len(dataset.passages):
+    if ready.exists() and (pack > 1 or rag.store.count() == len(dataset.passages)):
         return rag
     try:
-        _build(rag, dataset.passages)
+        stats = _build(rag, dataset.passages) if pack == 1 else _build_packed(rag, dataset.passages, pack)
     except BaseException:
         rag.close()
         raise
-    ready.write_text(json.dumps({"passages": len(dataset.passages), "built": time.time()}), encoding="utf-8")
+    ready.write_text(json.dumps({"passages": len(dataset.passages), "built": time.time(), **stats}), encoding="utf-8")
     return rag
 
 
-def _build(rag, passages: Sequence[Passage]) -> None:
+def kb_stats(rag) -> dict[str, Any]:
+    """What building the open eval knowledge base took: documents, chunks, embedded tokens, seconds."""
+    try:
+        return json.loads((Path(rag.settings.data_dir) / _READY).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _build_packed(rag, passages: Sequence[Passage], pack: int) -> dict[str, Any]:
+    from rag.eval.packing import pack_passages
+
+    t0 = time.perf_counter()
+    docs = pack_passages(passages, pack)
+    log.info("building packed eval knowledge base: %d documents of %d passages", len(docs), pack)
+    # Re-ingesting finished documents is a no-op, so an interrupted build resumes here.
+    report = rag.ingest([(d.name, d.text.encode("utf-8")) for d in docs])
+    failed = [f for f in report.files if f.status == "failed"]
+    if failed:
+        raise ConfigError(f"packed document {failed[0].source} failed to ingest: {failed[0].reason}")
+    chunks = rag.store.chunks()
+    return {
+        "pack": pack,
+        "documents": len(docs),
+        "chunks": len(chunks),
+        # What embedding cost: every chunk's situated text (title and section prepended).
+        "embedded_tokens": sum(rag.embedder.count_tokens(c.embed_text) for c in chunks),
+        "segmenter": rag.settings.segmenter,
+        "chunk_tokens": rag.settings.chunk_tokens,
+        "chunk_overlap": rag.settings.chunk_overlap,
+        "build_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _build(rag, passages: Sequence[Passage]) -> dict[str, Any]:
     store = rag.store
     have = set(store.committed_ids())
     todo = [p for p in passages if p.id not in have]
@@ -196,6 +262,8 @@ def _build(rag, passages: Sequence[Passage]) -> None:
     now = time.time()
     for chunk, vec in zip(chunks, vectors):
         store.add_document(Document(chunk.doc_id, chunk.source, chunk.title, 0, 1, now), [chunk], vec[None, :])
+    tokens = sum(rag.embedder.count_tokens(passage_chunk(p).embed_text) for p in passages)
+    return {"pack": 1, "documents": len(passages), "chunks": len(passages), "embedded_tokens": tokens}
 
 
 def hit_ids(hits: Iterable[Hit]) -> list[str]:

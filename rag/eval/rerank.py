@@ -22,26 +22,39 @@ def evaluate_rerank(rag, dataset: Dataset, reranker, candidates: int, progress=N
     ``rag`` is the dataset's knowledge base (first stage = its settings'
     strategy); latency is the reranker's own time per question.
     """
+    return evaluate_rerankers(rag, dataset, {reranker.name: reranker}, candidates, progress)[reranker.name]
+
+
+def evaluate_rerankers(rag, dataset: Dataset, rerankers: dict[str, Any], candidates: int, progress=None) -> dict:
+    """:func:`evaluate_rerank` for several rerankers (by label) on the same candidates.
+
+    They take turns on each question, so a change in machine load between
+    questions hits all of them alike and their latencies compare fairly.
+    """
     before: list[dict[str, float]] = []
-    after: list[dict[str, float]] = []
-    ms: list[float] = []
+    after: dict[str, list[dict[str, float]]] = {label: [] for label in rerankers}
+    ms: dict[str, list[float]] = {label: [] for label in rerankers}
     for i, q in enumerate(dataset.questions):
         hits = rag.retrieve(q.question, k=candidates, reranker="none")
-        t0 = time.perf_counter()
-        reranked, _ = reranker.rerank(q.question, hits, len(hits))
-        ms.append((time.perf_counter() - t0) * 1000)
         before.append(_metrics(hit_ids(hits), q.gold))
-        after.append(_metrics(hit_ids(reranked), q.gold))
-        log.info("question %d/%d: %.0f ms", i + 1, len(dataset.questions), ms[-1])
+        for label, reranker in rerankers.items():
+            t0 = time.perf_counter()
+            reranked, _ = reranker.rerank(q.question, hits, len(hits))
+            ms[label].append((time.perf_counter() - t0) * 1000)
+            after[label].append(_metrics(hit_ids(reranked), q.gold))
+        log.info("question %d/%d: %s", i + 1, len(dataset.questions), {k: round(v[-1]) for k, v in ms.items()})
         if progress:
             progress(i + 1, len(dataset.questions))
     keys = ("ndcg@10", "recall@5", "all_found@5")
     return {
-        "before": {k: round(mean([m[k] for m in before]), 4) for k in keys},
-        "after": {k: round(mean([m[k] for m in after]), 4) for k in keys},
-        "p50_ms": round(percentile(ms, 50), 1),
-        "mean_ms": round(mean(ms), 1),
-        "reranker": reranker.name,
-        "candidates": candidates,
-        "questions": len(dataset.questions),
+        label: {
+            "before": {k: round(mean([m[k] for m in before]), 4) for k in keys},
+            "after": {k: round(mean([m[k] for m in after[label]]), 4) for k in keys},
+            "p50_ms": round(percentile(ms[label], 50), 1),
+            "mean_ms": round(mean(ms[label]), 1),
+            "reranker": reranker.name,
+            "candidates": candidates,
+            "questions": len(dataset.questions),
+        }
+        for label, reranker in rerankers.items()
     }

@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 
 from rag.eval.dataset import Dataset, hit_ids
 from rag.eval.metrics import all_found_at, mean, ndcg_at, percentile, recall_at
+from rag.types import Hit
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +21,21 @@ def evaluate_retrieval(
     strategies: Sequence[str],
     ks: Sequence[int],
     progress: Callable[[str, int, int], None] | None = None,
+    to_passages: Callable[[list[Hit]], list[str]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per strategy: ``recall@k``/``all_found@k`` for each k, ``ndcg@10``, latency p50/p95 in ms.
 
     Each question is retrieved once at the largest k (at least 10, for nDCG@10)
     through the public :meth:`RAG.retrieve`; smaller k read the ranking's head.
     ``curve`` holds all-found@k for every k from 1 to that depth (for plots).
+
+    ``to_passages`` turns retrieved chunks into passage ids (default: one chunk
+    is one passage, see :func:`hit_ids`). When chunks and passages differ (a
+    packed knowledge base), k counts passages: the retrieval depth doubles
+    until the chunks name ``depth`` distinct passages or the store runs out.
     """
     depth = max(max(ks), NDCG_K)
+    passages_of = to_passages or hit_ids
     out: dict[str, dict[str, float]] = {}
     for name in strategies:
         if dataset.questions:
@@ -36,9 +44,9 @@ def evaluate_retrieval(
         rankings, seconds = [], []
         for i, q in enumerate(dataset.questions):
             t0 = time.perf_counter()
-            hits = rag.retrieve(q.question, depth, strategy=name)
+            ranking = _ranking(rag, q.question, depth, name, passages_of)
             seconds.append(time.perf_counter() - t0)
-            rankings.append(hit_ids(hits))
+            rankings.append(ranking)
             if progress:
                 progress(name, i + 1, len(dataset.questions))
         golds = [q.gold for q in dataset.questions]
@@ -54,6 +62,16 @@ def evaluate_retrieval(
         out[name] = row
         log.info("%s: %s", name, {k: v for k, v in row.items() if k != "curve"})
     return out
+
+
+def _ranking(rag, question: str, depth: int, strategy: str, passages_of: Callable[[list[Hit]], list[str]]) -> list[str]:
+    chunks = depth
+    while True:
+        hits = rag.retrieve(question, chunks, strategy=strategy)
+        ranking = passages_of(hits)
+        if len(ranking) >= depth or len(hits) < chunks:
+            return ranking[:depth]
+        chunks *= 2
 
 
 def plot_curves(results: dict[str, dict], path: str) -> None:

@@ -14,6 +14,26 @@ from rag.types import Hit, TraceStep
 
 CALIBRATION_QUERY = "N/A"
 LAYER_CHOICES = ("global", "all")
+LAYERS_FORMAT = "'global' or 'all', optionally '@N' to read only layers below N (e.g. 'global@12')"
+
+
+def select_layers(spec: str, layer_types: list[str], n_layers: int) -> list[int]:
+    """The decoder layers whose attention ICR reads, from a spec like ``global``, ``all`` or ``global@12``.
+
+    ``global`` is the full-attention layers (all layers on a model without
+    sliding windows); ``@N`` keeps those below N, so only N layers need to run.
+    """
+    kind, _, below = spec.partition("@")
+    if kind not in LAYER_CHOICES or (below and not below.isdigit()):
+        raise ConfigError(f"ICR layers={spec!r} is not allowed; use {LAYERS_FORMAT}")
+    limit = int(below) if below else n_layers
+    layers = [
+        i for i in range(min(limit, n_layers))
+        if kind == "all" or not layer_types or layer_types[i] == "full_attention"
+    ]
+    if not layers:
+        raise ConfigError(f"ICR layers={spec!r} selects no layer of this model ({n_layers} layers); use {LAYERS_FORMAT}")
+    return layers
 
 
 @RERANKERS.register("icr")
@@ -28,24 +48,30 @@ class ICRReranker:
     over heads and layers; tokens below mean − 2·std are dropped as noise; a
     passage's score is the sum over its tokens.
 
-    ``layers="global"`` (default) reads only the full-attention layers: on
-    Gemma-3 the sliding-window layers see just the last 512 tokens, which
-    measurably favours the passages nearest the query. Needs the local
-    transformers engine (eager attention); servers do not expose attention.
+    ``layers="global"`` reads only the full-attention layers: on Gemma-3 the
+    sliding-window layers see just the last 512 tokens, which measurably
+    favours the passages nearest the query. ``global@N`` reads those below
+    layer N and runs only N layers, so both passes cost N/18 of the model.
+    The default ``global@12`` (layers 5 and 11) measured best on MuSiQue
+    (30 questions, 20 candidates: nDCG@10 0.721 → 0.726, recall@5 0.667 →
+    0.700) at 0.44 of listwise's time; ``global@6`` takes 0.24 of it with
+    nDCG@10 unchanged (0.722) but lower all-found@5; all three global layers
+    take 0.69 of it for 0.724. The passages run with SDPA attention; only the short query
+    passes switch to eager attention for the weights. Needs the local
+    transformers engine; servers do not expose attention.
     """
 
     name = "icr"
     needs = frozenset({ATTENTION})
 
-    def __init__(self, engine, settings: Settings, layers: str = "global", calibrate: bool = True) -> None:
-        if layers not in LAYER_CHOICES:
-            raise ConfigError(f"ICR layers={layers!r} is not allowed; choose one of: {', '.join(LAYER_CHOICES)}")
+    def __init__(self, engine, settings: Settings, layers: str | None = None, calibrate: bool = True) -> None:
         self.engine = engine
         self.max_chars = settings.rerank_passage_chars
         self.calibrate = calibrate
-        types = list(getattr(engine.model.config, "layer_types", None) or [])
-        every = list(range(engine.model.config.num_hidden_layers))
-        self.layers = [i for i, t in enumerate(types) if t == "full_attention"] if layers == "global" and types else every
+        config = engine.model.config
+        types = list(getattr(config, "layer_types", None) or [])
+        self.layers = select_layers(layers or settings.rerank_icr_layers, types, config.num_hidden_layers)
+        self.depth = self.layers[-1] + 1
         template = load_prompt("rerank_icr")
         self.head, rest = template.split("{passages}", 1)
         self.mid, self.tail = rest.split("{query}", 1)
@@ -63,14 +89,15 @@ class ICRReranker:
             spans.append((len(ids), len(ids) + len(piece)))
             ids += piece
         ids += self.engine.encode(self.mid, add_bos=False)
-        with self.engine.lock, torch.inference_mode():
-            prefix = self.engine.model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1).past_key_values
+        with self.engine.truncated(self.depth), torch.inference_mode():
+            prefix, _ = self.engine.extend(ids, logits=False)
             t_prefix = time.perf_counter() - t0
-            token_scores, n_query = self._attention(prefix, len(ids), query)
-            n_calib = 0
-            if self.calibrate:
-                calib, n_calib = self._attention(prefix, len(ids), CALIBRATION_QUERY)
-                token_scores = token_scores - calib
+            with self.engine.attention_weights():
+                token_scores, n_query = self._attention(prefix, len(ids), query)
+                n_calib = 0
+                if self.calibrate:
+                    calib, n_calib = self._attention(prefix, len(ids), CALIBRATION_QUERY)
+                    token_scores = token_scores - calib
         passage_tokens = torch.cat([token_scores[a:b] for a, b in spans])
         floor = passage_tokens.mean() - 2 * passage_tokens.std()
         kept = torch.where(token_scores >= floor, token_scores, torch.zeros_like(token_scores))
@@ -79,7 +106,7 @@ class ICRReranker:
         return finish(
             self.name, query, hits, order, scores, k, t0,
             forward_tokens={"passages": len(ids), "query": n_query, "calibration": n_calib},
-            prefix_s=round(t_prefix, 3), layers=self.layers, calibrated=self.calibrate,
+            prefix_s=round(t_prefix, 3), layers=self.layers, depth=self.depth, calibrated=self.calibrate,
         )
 
     def _attention(self, prefix, prefix_len: int, query: str):
@@ -87,12 +114,12 @@ class ICRReranker:
         torch = self.engine.torch
         q_ids = self.engine.encode(query, add_bos=False)
         suffix = q_ids + self.engine.encode(self.tail, add_bos=False)
-        out = self.engine.model(
+        # The decoder stack only (no output layer: ICR needs no logits).
+        out = self.engine.model.model(
             input_ids=torch.tensor([suffix]),
             past_key_values=copy.deepcopy(prefix),  # the forward pass appends to the cache in place
             use_cache=True,
             output_attentions=True,
-            logits_to_keep=1,
         )
         total = prefix_len + len(suffix)
         scores = torch.zeros(prefix_len)

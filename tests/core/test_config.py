@@ -53,3 +53,25 @@ def test_replace_validates():
     with pytest.raises(ConfigError, match="unknown setting"):
         Settings().replace(nope=1)
     assert Settings().replace(top_k="4").top_k == 4
+
+
+def test_every_setting_is_documented_with_its_default():
+    """docs/configuration.md's table has a row per Settings field, with its variable and its default."""
+    import dataclasses
+    from pathlib import Path
+
+    from rag.config import Settings
+
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in doc.splitlines() if line.startswith("| ") and line.count("|") >= 5}
+    for field in dataclasses.fields(Settings):
+        assert field.name in rows, f"{field.name} is not in docs/configuration.md"
+        name, env, default, _ = rows[field.name]
+        assert env == f"HOPRAG_{field.name.upper()}", field.name
+        value = getattr(Settings(), field.name)
+        if isinstance(value, bool):
+            assert default == str(value).lower(), field.name
+        elif isinstance(value, (int, float)) or (isinstance(value, str) and value):
+            expected = {str(value), str(value).replace(str(Path.home()), "~")}
+            assert default in expected or (isinstance(value, float) and float(default) == value), field.name

@@ -34,13 +34,14 @@ def test_unknown_setting_value_is_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_missing_extra_names_the_extra(monkeypatch, settings):
-    # A None entry in sys.modules makes "import sentence_transformers" fail as if absent.
-    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+@pytest.mark.parametrize("backend, module", [("onnx", "onnxruntime"), ("torch", "sentence_transformers")])
+def test_missing_extra_names_the_extra(monkeypatch, settings, backend, module):
+    # A None entry in sys.modules makes "import <module>" fail as if absent.
+    monkeypatch.setitem(sys.modules, module, None)
     from rag.embed import make_embedder
 
     with pytest.raises(MissingExtraError) as err:
-        make_embedder(settings)
+        make_embedder(settings.replace(embed_backend=backend))
     assert "pip install 'hoprag[local]'" in str(err.value)
 
 

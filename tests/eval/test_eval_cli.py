@@ -41,6 +41,42 @@ def test_eval_retrieval_metrics_match_hand_computed(tiny_dir, tmp_path, shared_m
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
+def test_eval_retrieval_pack_maps_chunks_back_to_passages(tiny_dir, tmp_path, shared_models, monkeypatch):
+    args = ["eval", "retrieval", "--dataset", str(tiny_dir), "--strategy", "single", "--k", "1,2,5", "--json",
+            "--data-dir", str(tmp_path)]
+    # All 6 passages in one document and a window wider than it: one chunk that overlaps every
+    # passage, so the passage ranking is the packing order (by passage id), whatever the embedder:
+    #   1 Sea otter, 2 Honey, 3 Mount Etna height, 4 Zorblax Records, 5 Mirela Vantongeren, 6 Mount Etna
+    monkeypatch.setenv("HOPRAG_SEGMENTER", "fixed")
+    monkeypatch.setenv("HOPRAG_CHUNK_TOKENS", "400")
+    out = _invoke([*args, "--pack", "6"])
+    assert out["kb"]["pack"] == 6 and out["kb"]["documents"] == 1 and out["kb"]["chunks"] == 1
+    assert out["kb"]["segmenter"] == "fixed" and out["kb"]["embedded_tokens"] > 100
+    single = out["strategies"]["single"]
+    # q1 gold at 1; q2 gold at 3 and 6; q3 gold at 4 and 5; q4 gold at 6.
+    assert single["recall@1"] == single["all_found@1"] == pytest.approx(1 / 4)
+    assert single["recall@2"] == single["all_found@2"] == pytest.approx(1 / 4)
+    assert single["recall@5"] == pytest.approx((1 + 0.5 + 1 + 0) / 4)
+    assert single["all_found@5"] == pytest.approx(2 / 4)
+    ideal2 = 1 + 1 / math.log2(3)
+    assert single["ndcg@10"] == pytest.approx(
+        (1 + (1 / math.log2(4) + 1 / math.log2(7)) / ideal2 + (1 / math.log2(5) + 1 / math.log2(6)) / ideal2
+         + 1 / math.log2(7)) / 4
+    )
+    # Structure-aware segmenting at the passage headings gives one chunk per passage back:
+    # the same figures as one passage per document (see the test above).
+    monkeypatch.setenv("HOPRAG_SEGMENTER", "structure")
+    monkeypatch.setenv("HOPRAG_CHUNK_TOKENS", "200")
+    out = _invoke([*args, "--pack", "3"])
+    assert (out["kb"]["documents"], out["kb"]["chunks"], out["kb"]["segmenter"]) == (2, 6, "structure")
+    single = out["strategies"]["single"]
+    assert single["recall@1"] == pytest.approx((1 + 0.5 + 0.5 + 0) / 4)
+    assert single["all_found@2"] == pytest.approx(1.0)
+    assert single["ndcg@10"] == pytest.approx((3 + 1 / math.log2(3)) / 4)
+    # Each configuration has its own cached knowledge base.
+    assert len(list((tmp_path / "eval").iterdir())) == 2
+
+
 def test_eval_retrieval_refuses_bad_options(tiny_dir, tmp_path):
     result = CliRunner().invoke(app, ["eval", "retrieval", "--dataset", str(tiny_dir), "--strategy", "magic",
                                       "--data-dir", str(tmp_path)])
@@ -48,6 +84,9 @@ def test_eval_retrieval_refuses_bad_options(tiny_dir, tmp_path):
     result = CliRunner().invoke(app, ["eval", "retrieval", "--dataset", str(tiny_dir), "--k", "0,x",
                                       "--data-dir", str(tmp_path)])
     assert result.exit_code == 1 and "--k" in result.output
+    result = CliRunner().invoke(app, ["eval", "retrieval", "--dataset", str(tiny_dir), "--pack", "0",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "--pack" in result.output
 
 
 class ScriptedEngine:
@@ -89,3 +128,36 @@ def test_eval_answers_limit_2_hand_computed(tiny_dir, tmp_path, shared_models, m
     assert oracle["citation_precision"] == 1.0 and oracle["citation_coverage"] == 1.0
     assert oracle["answer_in_context"] == 1.0
     assert (tmp_path / "answers.png").stat().st_size > 0
+
+
+class RecordingEngine(ScriptedEngine):
+    """A scripted engine that keeps the prompts it was given."""
+
+    def __init__(self, *replies: str) -> None:
+        super().__init__(*replies)
+        self.prompts: list[str] = []
+
+    def stream(self, prompt, **kwargs):
+        self.prompts.append(str(prompt))
+        yield from super().stream(prompt, **kwargs)
+
+
+def test_eval_answers_chat_asks_the_hops_first_in_one_session(tiny_dir, tmp_path, shared_models, monkeypatch):
+    """q3 has two hops: they are asked first (the second with #1 filled in), then q3 itself is scored."""
+    turns = ["To crack open shellfish [1].", "Sicily [1].", "Mirela Vantongeren [1].", "The bassoon [1].", "bassoon [1]"]
+    engine = RecordingEngine(*turns, *turns)
+    shared_models(engine)
+    monkeypatch.setenv("HOPRAG_TOP_K", "1")
+    out = _invoke(["eval", "answers", "--dataset", str(tiny_dir), "--strategy", "single", "--limit", "3",
+                   "--order", "relevance,stable", "--chat", "--no-oracle", "--json", "--data-dir", str(tmp_path)])
+    assert out["chat"] is True and len(engine.prompts) == 10
+    for order in ("relevance", "stable"):
+        row = out["configs"][f"single+none+{order}"]
+        assert row["questions"] == 3 and row["errors"] == 0 and row["em"] == 1.0
+    relevance_q3, stable_q3 = engine.prompts[4], engine.prompts[9]
+    for prompt in (relevance_q3, stable_q3):
+        # The hops are the conversation's history, the second with the first hop's answer filled in.
+        assert "Who founded Zorblax Records?" in prompt and "Which instrument did Mirela Vantongeren play?" in prompt
+    # Stable order keeps the passage an earlier hop found (the bassoon player's); relevance shows this turn's top 1.
+    assert "[2] Mirela Vantongeren" in stable_q3 and "played the bassoon" in stable_q3
+    assert "played the bassoon" not in relevance_q3

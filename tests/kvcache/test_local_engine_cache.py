@@ -69,3 +69,23 @@ def test_follow_up_reuses_the_prefix_and_answers_identically(engine, fresh_cache
     assert "".join(pieces) == on_text and len(pieces) > 1
     assert usage is not None and 0 < usage.ttft_s <= usage.total_s
     assert usage.cached_tokens > on_usage.cached_tokens  # now up to the question line
+
+
+def test_prefill_runs_the_output_layer_once(engine, fresh_cache):
+    """Segments before the last only fill the KV cache: the 262k-word output layer runs for the last one.
+
+    With one token asked for, no decoding step runs after it.
+    """
+    ids, cuts, _ = engine.prompt_ids(TURN2)
+    assert len(cuts) >= 3
+    stack, head = [], []
+    hooks = [
+        engine.model.model.register_forward_pre_hook(lambda *a: stack.append(1)),
+        engine.model.lm_head.register_forward_pre_hook(lambda *a: head.append(1)),
+    ]
+    try:
+        generate(engine, TURN2, max_tokens=1, stop=STOP)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(stack) == len(cuts) + 1 and len(head) == 1

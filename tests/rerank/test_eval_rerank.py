@@ -35,7 +35,7 @@ def test_cli_refuses_an_unknown_reranker(tmp_path):
     result = CliRunner().invoke(
         app, ["eval", "rerank", "--dataset", str(TINY), "--reranker", "bogus", "--data-dir", str(tmp_path)]
     )
-    assert result.exit_code == 1 and "choose one of" in result.output
+    assert result.exit_code == 1 and "choose from: none, pointwise, listwise, first, icr" in result.output
 
 
 @pytest.mark.slow
@@ -49,3 +49,31 @@ def test_evaluate_rerank_with_the_local_model(tmp_path, embedder, engine):
         assert set(out[side]) == KEYS and all(0.0 <= v <= 1.0 for v in out[side].values())
     # Five candidates hold every gold passage of this easy set, so recall@5 cannot change with the order.
     assert out["before"]["recall@5"] == out["after"]["recall@5"] == 1.0
+
+
+class Reverse:
+    """Puts the first stage's order upside down (a deliberately bad reranker)."""
+
+    name = "reverse"
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def rerank(self, query, hits, k):
+        self.log.append(query)
+        return list(reversed(hits))[:k], None
+
+
+def test_several_rerankers_take_turns_on_the_same_candidates(tmp_path, embedder):
+    from rag.eval.rerank import evaluate_rerankers
+
+    settings = Settings(data_dir=str(tmp_path))
+    ds = load_dataset(TINY)
+    calls: list[str] = []
+    with eval_kb(ds, settings, embedder=embedder) as rag:
+        none = make_reranker("none", None, settings)
+        out = evaluate_rerankers(rag, ds, {"none": none, "rev": Reverse(calls)}, candidates=6)
+    assert list(out) == ["none", "rev"] and calls == [q.question for q in ds.questions]
+    assert out["none"]["before"] == out["rev"]["before"] == out["none"]["after"]
+    assert out["rev"]["after"]["ndcg@10"] < out["none"]["after"]["ndcg@10"]
+    assert out["rev"]["reranker"] == "reverse" and out["rev"]["questions"] == 2

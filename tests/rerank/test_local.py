@@ -41,7 +41,8 @@ def test_first_reads_one_forward_per_window(engine, hits):
 def test_icr_second_pass_reuses_the_passages_cache(engine, hits):
     """The passages run once; the query and the "N/A" calibration run on copies of their KV cache."""
     calls: list[int] = []
-    handle = engine.model.register_forward_pre_hook(
+    # On the decoder stack: ICR skips the output layer, generation does not.
+    handle = engine.model.model.register_forward_pre_hook(
         lambda mod, args, kwargs: calls.append(kwargs["input_ids"].shape[1]), with_kwargs=True
     )
     try:
@@ -54,7 +55,7 @@ def test_icr_second_pass_reuses_the_passages_cache(engine, hits):
     assert tokens["passages"] > 50 and tokens["query"] < 15 and tokens["calibration"] < 8
     # Without reuse, the two passes would cost two full prompts.
     assert sum(calls) < 1.3 * prompt_tokens < 2 * prompt_tokens
-    assert step.detail["layers"] == [5, 11, 17]  # Gemma-3's global layers
+    assert step.detail["layers"] == [5, 11] and step.detail["depth"] == 12  # the default: global layers below 12
 
 
 @pytest.mark.slow
@@ -62,7 +63,8 @@ def test_icr_calibration_is_switchable(engine, hits):
     from rag.rerank.icr import ICRReranker
 
     calls: list[int] = []
-    handle = engine.model.register_forward_pre_hook(
+    # On the decoder stack: ICR skips the output layer, generation does not.
+    handle = engine.model.model.register_forward_pre_hook(
         lambda mod, args, kwargs: calls.append(kwargs["input_ids"].shape[1]), with_kwargs=True
     )
     try:
@@ -70,6 +72,25 @@ def test_icr_calibration_is_switchable(engine, hits):
     finally:
         handle.remove()
     assert len(calls) == 2 and step.detail["layers"] == list(range(18)) and step.detail["calibrated"] is False
+
+
+@pytest.mark.slow
+def test_icr_at_a_depth_runs_only_the_layers_it_reads(engine, hits):
+    """``global@6`` reads layer 5, the first full-attention layer: layers 6-17 never run; the engine is left whole."""
+    from rag.rerank.icr import ICRReranker
+
+    runs = {5: 0, 6: 0}
+    hooks = [engine.model.model.layers[i].register_forward_pre_hook(lambda *a, i=i: runs.__setitem__(i, runs[i] + 1))
+             for i in runs]
+    try:
+        out, step = ICRReranker(engine, Settings(rerank_icr_layers="global@6")).rerank(QUERY, hits, 4)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert step.detail["layers"] == [5] and step.detail["depth"] == 6
+    assert runs == {5: 3, 6: 0}  # passages, query, calibration
+    assert out[0].chunk.id == RELEVANT, step.detail
+    assert len(engine.model.model.layers) == 18 and engine.model.config._attn_implementation == "sdpa"
 
 
 @pytest.mark.slow

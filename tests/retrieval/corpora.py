@@ -58,3 +58,26 @@ def open_rag(settings, embedder, engine=None, **changes):
     from rag import RAG
 
     return RAG(settings.replace(**changes) if changes else settings, embedder=embedder, engine=engine)
+
+# Two passages name the label's founder (so both are linked from the label's passage), but only
+# "bassoon" answers what the label's passage leaves open (which instrument she played);
+# "orchestra" mentions her only in lower case (no name links it), yet has the open question's words.
+RESIDUAL = {
+    "zorblax": BRIDGE["zorblax"],
+    "labels": ("Record labels", "Founders of independent record labels often sign bands from their own town."),
+    "otter": BRIDGE["otter"],
+    "shells": ("Shellfish", "Shellfish such as mussels live on rocks along the coast."),
+    "bassoon": (
+        "Biography",
+        "Mirela Vantongeren grew up in Brno. Neighbours remember her playing the bassoon, her only instrument, "
+        "on the balcony every evening.",
+    ),
+    "festival": (
+        "Brno festival",
+        "Mirela Vantongeren ran an independent music label and founded a festival for record collectors in Brno.",
+    ),
+    "orchestra": (
+        "Orchestra notes",
+        "In the town orchestra the vantongeren bassoon was the instrument every child wanted to play.",
+    ),
+}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from corpora import BRIDGE, BRIDGE_QUESTION, UNLINKED, build_kb, open_rag
+from corpora import BRIDGE, BRIDGE_QUESTION, RESIDUAL, UNLINKED, build_kb, open_rag
 
-from rag.strategies.hops import NameIndex, names
+from rag.strategies.hops import NameIndex, names, title_head
 from rag.types import Chunk
 
 
@@ -25,10 +25,37 @@ def _hops(rag, question, k, **overrides):
     return [h.chunk.id for h in hits], [s for s in steps if s.name == "hop"]
 
 
+def _scores(rag, question, k, **overrides):
+    hits, steps = rag._retrieve(question, k, None, rag.settings.replace(**overrides))
+    return {h.chunk.id: h.score for h in hits}, [s for s in steps if s.name == "hop"]
+
+
 def test_names_are_capitalised_spans_and_their_words():
     found = names("Zorblax Records is a label founded in 1987 by Mirela Vantongeren. It has 200 albums.")
     assert {"zorblax records", "zorblax", "records", "mirela vantongeren", "mirela", "vantongeren", "1987"} <= found
     assert not {"is", "it", "label", "albums"} & found
+
+
+def test_names_drop_possessives_and_stay_on_one_line():
+    found = names("Kansas\nGisvi's home is Dodge City, Kansas.")
+    assert {"kansas", "gisvi", "dodge city"} <= found
+    assert not any("\n" in n or "'s" in n for n in found)  # no "kansas\ngisvi's home"
+    assert title_head("West Chicago, Illinois") == "west chicago"
+    assert title_head("Brother (Pearl Jam song)") == "brother"
+
+
+def test_a_link_to_the_chunk_titled_by_the_name_weighs_more():
+    chunks = [Chunk(id=i, doc_id=i, text=t, source="s", title=title) for i, title, t in [
+        ("p", "Signmark", "Signmark competed for Finland in 2009."),
+        ("f", "Finland", "Finland is a country in northern Europe."),
+        ("m", "Music", "Finland had many entries."),
+        ("x", "Other", "Nothing here."),
+    ]]
+    index = NameIndex.build(chunks)
+    plain = index.links("p", exclude=set(), max_df=1.0)
+    titled = index.links("p", exclude=set(), max_df=1.0, title_weight=0.5)
+    assert plain["f"] == plain["m"]
+    assert titled["f"] == pytest.approx(1.5 * titled["m"]) and titled["m"] == plain["m"]
 
 
 def test_links_skip_question_names_and_common_names():
@@ -45,10 +72,47 @@ def test_second_hop_reaches_the_bridge_passage(bridge_rag):
     single = [h.chunk.id for h in bridge_rag.retrieve(BRIDGE_QUESTION, 3, strategy="single")]
     assert "mirela" not in single  # not reachable in one shot
     ids, steps = _hops(bridge_rag, BRIDGE_QUESTION, 3)
-    assert ids[:2] == ["zorblax", "mirela"]
+    assert ids[0] == "zorblax" and "mirela" in ids
     assert len(ids) == 3
     assert steps[1].detail["hop"] == 2 and "mirela" in steps[1].detail["new"]
     assert all(s.seconds >= 0 and s.hits for s in steps)
+    # Name links alone (no lexical queries) put the bridge right after the passage that names it.
+    ids, _ = _hops(bridge_rag, BRIDGE_QUESTION, 3, hop_lexical_weight=0.0)
+    assert ids[:2] == ["zorblax", "mirela"]
+
+
+@pytest.fixture(scope="module")
+def residual_kb(tmp_path_factory, embedder):
+    return build_kb(tmp_path_factory, embedder, RESIDUAL)
+
+
+@pytest.fixture
+def residual_rag(residual_kb, embedder):
+    # Seven chunks: names in up to three of them count as rare.
+    with open_rag(residual_kb, embedder, strategy="hops", hop_max_df=0.5) as rag:
+        yield rag
+
+
+def test_the_residual_question_ranks_the_answering_bridge_first(residual_rag):
+    links_only, _ = _scores(residual_rag, BRIDGE_QUESTION, 7, hop_residual_weight=0.0, hop_lexical_weight=0.0)
+    residual, _ = _scores(residual_rag, BRIDGE_QUESTION, 7, hop_lexical_weight=0.0)
+    # Both are linked through the founder's name; only "bassoon" has the words the label's passage lacks.
+    assert links_only["bassoon"] - links_only["festival"] < 0.05
+    assert residual["bassoon"] - residual["festival"] > 0.1
+    assert residual["festival"] == pytest.approx(links_only["festival"], abs=1e-6)
+
+
+def test_a_lexical_query_reaches_a_chunk_no_name_links(residual_rag):
+    single = {h.chunk.id: h.score for h in residual_rag.retrieve(BRIDGE_QUESTION, 7, strategy="single")}
+    assert "orchestra" not in list(single)[:3]
+    off, _ = _scores(residual_rag, BRIDGE_QUESTION, 7, hop_lexical_weight=0.0)
+    on, steps = _scores(residual_rag, BRIDGE_QUESTION, 7)
+    assert off["orchestra"] == pytest.approx(single["orchestra"], abs=1e-6)  # nothing links it
+    assert on["orchestra"] > off["orchestra"] + 0.1
+    query = steps[1].detail["queries"]["zorblax"]
+    assert "vantongeren" in query and "instrument" in query and "zorblax" not in query.split()
+    ids, _ = _hops(residual_rag, BRIDGE_QUESTION, 3)
+    assert "orchestra" in ids
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])
