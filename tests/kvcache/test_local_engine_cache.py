@@ -90,3 +90,20 @@ def test_prefill_runs_the_output_layer_once(engine, fresh_cache):
             h.remove()
     # One pass per snapshot point plus the rest (not one per segment: each pass reads all the weights).
     assert len(stack) == len(snaps) + 1 and len(head) == 1
+
+
+def test_follow_up_reuses_the_previous_answer_too(engine, fresh_cache):
+    """With the same passages, turn 2's prompt starts with turn 1's prompt and answer: only the question is new."""
+    first = build_prompt(Q1, HITS[:2])
+    answer, usage1 = generate(engine, first, max_tokens=12, stop=STOP)
+    assert answer.strip() and usage1.completion_tokens > 1
+    follow_up = build_prompt("Where is Mount Etna?", HITS[:2], [(Q1, answer)])
+    ids, _, _ = engine.prompt_ids(follow_up)
+    on_text, on_usage = generate(engine, follow_up, **ARGS)
+    # Beyond the whole first prompt: the answer's tokens came from the cache as well.
+    assert on_usage.cached_tokens > len(engine.prompt_ids(first)[0])
+    assert on_usage.prompt_tokens - on_usage.cached_tokens < 20
+    engine.kv_cache = None
+    off_text, _ = generate(engine, follow_up, **ARGS)
+    engine.kv_cache = fresh_cache
+    assert on_text == off_text
