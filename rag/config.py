@@ -77,7 +77,7 @@ class Settings:
     rerank_step: int = 10  # listwise/first: how far the window moves (back to front)
     rerank_with_scores: bool = False  # listwise/first: show first-stage scores (InsertRank)
     rerank_passage_chars: int = 600  # passages are cut to this many characters in rerank prompts
-    rerank_icr_layers: str = "global@12"  # icr: layers read: global|all, optionally @N (only layers below N run)
+    rerank_icr_layers: str = "global@6"  # icr: layers read: global|all, optionally @N (only layers below N run)
     order: str = "stable"
     min_score: float = 0.0
     # hybrid: reciprocal rank fusion of dense and BM25 rankings

@@ -52,11 +52,11 @@ class ICRReranker:
     sliding-window layers see just the last 512 tokens, which measurably
     favours the passages nearest the query. ``global@N`` reads those below
     layer N and runs only N layers, so both passes cost N/18 of the model.
-    The default ``global@12`` (layers 5 and 11) measured best on MuSiQue
-    (30 questions, 20 candidates: nDCG@10 0.721 → 0.726, recall@5 0.667 →
-    0.700) at 0.44 of listwise's time; ``global@6`` takes 0.24 of it with
-    nDCG@10 unchanged (0.722) but lower all-found@5; all three global layers
-    take 0.69 of it for 0.724. The passages run with SDPA attention; only the short query
+    On MuSiQue (30 questions, 20 candidates; first stage nDCG@10 0.721) the
+    default ``global@6`` (layer 5) scored 0.722 at 0.24 of listwise's time,
+    ``global@12`` (layers 5 and 11) 0.726 with the best recall@5 at 0.44 of
+    it, all three global layers 0.724 at 0.69: differences within noise on 30
+    questions, so the cheapest is the default. The passages run with SDPA attention; only the short query
     passes switch to eager attention for the weights. Needs the local
     transformers engine; servers do not expose attention.
     """
@@ -114,17 +114,30 @@ class ICRReranker:
         torch = self.engine.torch
         q_ids = self.engine.encode(query, add_bos=False)
         suffix = q_ids + self.engine.encode(self.tail, add_bos=False)
-        # The decoder stack only (no output layer: ICR needs no logits).
-        out = self.engine.model.model(
-            input_ids=torch.tensor([suffix]),
-            past_key_values=copy.deepcopy(prefix),  # the forward pass appends to the cache in place
-            use_cache=True,
-            output_attentions=True,
-        )
+        # Weights are taken from the attention modules of the layers read (their
+        # second output under eager attention) rather than ``output_attentions``,
+        # whose collection transformers sets up for the layers present at the first
+        # such call: a truncated stack then would hide the upper layers for good.
+        weights: dict[int, object] = {}
+        stack = self.engine.model.model.layers
+        hooks = [
+            stack[i].self_attn.register_forward_hook(lambda mod, args, out, i=i: weights.__setitem__(i, out[1]))
+            for i in self.layers
+        ]
+        try:
+            # The decoder stack only (no output layer: ICR needs no logits).
+            self.engine.model.model(
+                input_ids=torch.tensor([suffix]),
+                past_key_values=copy.deepcopy(prefix),  # the forward pass appends to the cache in place
+                use_cache=True,
+            )
+        finally:
+            for hook in hooks:
+                hook.remove()
         total = prefix_len + len(suffix)
         scores = torch.zeros(prefix_len)
         for layer in self.layers:
-            att = out.attentions[layer][0, :, : len(q_ids), :]  # heads × query tokens × keys
+            att = weights[layer][0, :, : len(q_ids), :]  # heads × query tokens × keys
             per_key = att.float().mean(dim=1).sum(dim=0)
             # A sliding-window layer's keys are only the last positions: align them to the end.
             offset = total - per_key.shape[-1]

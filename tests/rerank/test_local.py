@@ -55,7 +55,7 @@ def test_icr_second_pass_reuses_the_passages_cache(engine, hits):
     assert tokens["passages"] > 50 and tokens["query"] < 15 and tokens["calibration"] < 8
     # Without reuse, the two passes would cost two full prompts.
     assert sum(calls) < 1.3 * prompt_tokens < 2 * prompt_tokens
-    assert step.detail["layers"] == [5, 11] and step.detail["depth"] == 12  # the default: global layers below 12
+    assert step.detail["layers"] == [5] and step.detail["depth"] == 6  # the default: the first global layer
 
 
 @pytest.mark.slow
