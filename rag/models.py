@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 EMBED_MODEL_ID = "all-MiniLM-L6-v2"
+
+
+def embed_model_id(int8: bool = False) -> str:
+    """The id of the embedded MiniLM's vectors: int8 ones differ, so caches keep them apart."""
+    return EMBED_MODEL_ID + ("-int8" if int8 else "")
 LLM_MODEL_ID = "gemma-3-270m"
 
 

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.config import Settings
-from rag.embed.base import EMBEDDERS, normalize
+from rag.embed.base import EMBEDDERS, embed_length_sorted
 from rag.extras import require
 from rag.models import EMBED_MODEL_ID, embedder_dir, offline_env
 
@@ -37,27 +37,13 @@ class LocalEmbedder:
         self._autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        done = 0
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            with self._lock, self._autocast():
-                vecs = self.model.encode(
-                    [texts[i] for i in idx],
-                    batch_size=len(idx),
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-            out[idx] = vecs
-            done += len(idx)
-            if progress:
-                progress(done, len(texts))
-        return normalize(out)
+        return embed_length_sorted(texts, self.batch_size, self.dim, self._embed_batch, progress)
+
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        with self._lock, self._autocast():
+            return self.model.encode(
+                batch, batch_size=len(batch), convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            )
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))

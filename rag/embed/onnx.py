@@ -27,10 +27,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.embed.base import normalize
+from rag.embed.base import embed_length_sorted
 from rag.errors import ConfigError
 from rag.extras import require
-from rag.models import EMBED_MODEL_ID, embedder_dir, offline_env
+from rag.models import EMBED_MODEL_ID, embed_model_id, embedder_dir, offline_env
 
 log = logging.getLogger(__name__)
 _export_lock = threading.Lock()
@@ -172,8 +172,7 @@ class OnnxEmbedder:
         self.max_tokens = _check_modules(model_dir)
         self.path = onnx_model_path(Path(models_dir), quantize=quantize)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        # int8 vectors differ from float32 ones: a model id of their own keeps caches apart.
-        self.model_id = EMBED_MODEL_ID + ("-int8" if quantize else "")
+        self.model_id = embed_model_id(int8=quantize)
         self.batch_size = batch_size
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per physical core
@@ -184,17 +183,7 @@ class OnnxEmbedder:
         self._lock = threading.Lock()  # one batch at a time: each run already uses every core
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        texts = list(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        done = 0
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._embed_batch([texts[i] for i in idx])
-            done += len(idx)
-            if progress:
-                progress(done, len(texts))
-        return normalize(out)
+        return embed_length_sorted(texts, self.batch_size, self.dim, self._embed_batch, progress)
 
     def _embed_batch(self, batch: list[str]) -> np.ndarray:
         enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np")

@@ -218,9 +218,8 @@ class LocalEngine:
         never hit and ages out of the LRU.
         """
         cache = self.kv_cache
-        if cache is None or past is None or ids in cache:
-            return
-        with self.lock:
+        # ``past`` is this generation's own cache and the tree locks itself: no engine lock needed.
+        if cache is not None and past is not None and ids not in cache:
             cache.insert(ids, snapshot_kv(past))
 
     def stream(

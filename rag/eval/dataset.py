@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from rag.config import Settings
+from rag.models import embed_model_id
 from rag.errors import ConfigError
 from rag.types import Chunk, Document, Hit
 
@@ -182,9 +183,9 @@ def load_dataset(path: str | Path, limit: int | None = None) -> Dataset:
 
 def kb_settings(dataset: Dataset, settings: Settings, pack: int = 1) -> Settings:
     """Settings pointing at the dataset's cached knowledge base under ``<data_dir>/eval/<hash>``."""
-    model = settings.embed_model if settings.embedder != "local" else "local"
-    if settings.embedder == "local" and settings.embed_backend == "onnx-int8":
-        model = "local-int8"  # int8 vectors differ; torch and onnx float32 ones are the same
+    # The embedder's model id: torch and onnx float32 vectors are the same, int8 ones differ.
+    local = embed_model_id(int8=settings.embed_backend == "onnx-int8")
+    model = settings.embed_model if settings.embedder != "local" else local
     key_text = f"{dataset.digest}|{settings.embedder}|{model}"
     if pack > 1:  # only packed documents go through the segmenter
         key_text += f"|pack={pack}|{settings.segmenter}|{settings.chunk_tokens}|{settings.chunk_overlap}"

@@ -32,7 +32,9 @@ def select_layers(spec: str, layer_types: list[str], n_layers: int) -> list[int]
         if kind == "all" or not layer_types or layer_types[i] == "full_attention"
     ]
     if not layers:
-        raise ConfigError(f"ICR layers={spec!r} selects no layer of this model ({n_layers} layers); use {LAYERS_FORMAT}")
+        raise ConfigError(
+            f"ICR layers={spec!r} selects no layer of this model ({n_layers} layers); use {LAYERS_FORMAT}"
+        )
     return layers
 
 
@@ -56,9 +58,10 @@ class ICRReranker:
     default ``global@6`` (layer 5) scored 0.722 at 0.24 of listwise's time,
     ``global@12`` (layers 5 and 11) 0.726 with the best recall@5 at 0.44 of
     it, all three global layers 0.724 at 0.69: differences within noise on 30
-    questions, so the cheapest is the default. The passages run with SDPA attention; only the short query
-    passes switch to eager attention for the weights. Needs the local
-    transformers engine; servers do not expose attention.
+    questions, so the cheapest is the default. The passages run with SDPA
+    attention; only the short query passes switch to eager attention for the
+    weights. Needs the local transformers engine; servers do not expose
+    attention.
     """
 
     name = "icr"
@@ -125,12 +128,8 @@ class ICRReranker:
             for i in self.layers
         ]
         try:
-            # The decoder stack only (no output layer: ICR needs no logits).
-            self.engine.model.model(
-                input_ids=torch.tensor([suffix]),
-                past_key_values=copy.deepcopy(prefix),  # the forward pass appends to the cache in place
-                use_cache=True,
-            )
+            # On a copy: the forward pass appends to the cache in place. No logits: ICR needs none.
+            self.engine.extend(suffix, copy.deepcopy(prefix), logits=False)
         finally:
             for hook in hooks:
                 hook.remove()

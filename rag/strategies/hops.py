@@ -304,7 +304,9 @@ class HopRetriever:
         n = len(parents)
         tokens = tokenize([query] + [p.embed_text for p in parents] + [" ".join(b) for b in bridges])
         asked = tokens[0]
-        residuals = [[t for t in asked if t not in set(have)] for have in tokens[1 : n + 1]]
+        residuals = []
+        for have in map(set, tokens[1 : n + 1]):
+            residuals.append([t for t in asked if t not in have])
         return residuals, tokens[n + 1 :]
 
     def _gains(

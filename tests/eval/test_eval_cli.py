@@ -144,7 +144,9 @@ class RecordingEngine(ScriptedEngine):
 
 def test_eval_answers_chat_asks_the_hops_first_in_one_session(tiny_dir, tmp_path, shared_models, monkeypatch):
     """q3 has two hops: they are asked first (the second with #1 filled in), then q3 itself is scored."""
-    turns = ["To crack open shellfish [1].", "Sicily [1].", "Mirela Vantongeren [1].", "The bassoon [1].", "bassoon [1]"]
+    turns = [
+        "To crack open shellfish [1].", "Sicily [1].", "Mirela Vantongeren [1].", "The bassoon [1].", "bassoon [1]",
+    ]
     engine = RecordingEngine(*turns, *turns)
     shared_models(engine)
     monkeypatch.setenv("HOPRAG_TOP_K", "1")
