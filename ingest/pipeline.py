@@ -108,6 +108,8 @@ class Ingestor:
                 results[-1] = pending_or_result
             else:
                 todo.append(pending_or_result)
+        if todo:
+            self.store.check_embedder(self.embedder.model_id, record=True)
         cache = (
             EmbeddingCache(self.store.kb_dir.parent / "embed-cache.sqlite", self.embedder.model_id)
             if self.options.embed_cache and todo

@@ -18,7 +18,7 @@ from rag.errors import ConfigError
 
 ENGINES = ("local", "openai", "vllm")
 EMBEDDERS = ("local", "openai")
-EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")  # runtimes of the local embedder
+EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")  # runtimes of the local embedder
 STRATEGIES = ("single", "hybrid", "hops", "llm-hops")
 RERANKERS = ("none", "pointwise", "listwise", "first", "icr")
 ORDERS = ("stable", "relevance")
@@ -58,7 +58,8 @@ class Settings:
     embed_base_url: str = ""
     embed_model: str = ""
     embed_batch_size: int = 32
-    embed_backend: str = "onnx"  # local embedder runtime: onnx (float32), onnx-int8 or torch
+    embed_batch_tokens: int = 1024  # onnx embedder: padded tokens per forward pass
+    embed_backend: str = "onnx-int8"  # local embedder runtime: onnx-int8, onnx (float32, exact) or torch
     # store
     chroma_url: str = ""
     lock_timeout_s: float = 120.0  # how long a write waits for another writer of the same index
@@ -105,8 +106,8 @@ class Settings:
         _check_choice("order", self.order, ORDERS)
         _check_choice("llm_api", self.llm_api, LLM_APIS)
         _check_choice("segmenter", self.segmenter, SEGMENTERS)
-        for name in ("top_k", "hops", "max_new_tokens", "chunk_tokens", "embed_batch_size", "rerank_candidates",
-                     "rerank_step", "rerank_passage_chars"):
+        for name in ("top_k", "hops", "max_new_tokens", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",
+                     "rerank_candidates", "rerank_step", "rerank_passage_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
         for name in ("rrf_k", "fusion_candidates", "hop_branches", "hop_pool"):

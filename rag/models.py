@@ -26,6 +26,11 @@ EMBED_MODEL_ID = "all-MiniLM-L6-v2"
 def embed_model_id(int8: bool = False) -> str:
     """The id of the embedded MiniLM's vectors: int8 ones differ, so caches keep them apart."""
     return EMBED_MODEL_ID + ("-int8" if int8 else "")
+
+
+def same_vector_space(a: str, b: str) -> bool:
+    """Whether embedder ids ``a`` and ``b`` are one model (float32 and int8 runtimes of it count as one)."""
+    return a.removesuffix("-int8") == b.removesuffix("-int8")
 LLM_MODEL_ID = "gemma-3-270m"
 
 

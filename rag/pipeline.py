@@ -43,6 +43,7 @@ class RAG:
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None, engine: Engine | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._embedder_checked = False
         self._engine = engine
         self._owns_engine = engine is None  # injected engines are the caller's to close
         self._lock = threading.Lock()
@@ -72,6 +73,9 @@ class RAG:
         with self._lock:
             if self._embedder is None:
                 self._embedder = make_embedder(self.settings)
+            if not self._embedder_checked:
+                self.store.check_embedder(self._embedder.model_id)
+                self._embedder_checked = True
             return self._embedder
 
     @property

@@ -22,8 +22,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.bm25 import BM25Index, matches
-from rag.errors import HopragError, StoreError
+from rag.errors import ConfigError, HopragError, StoreError
 from rag.locking import IndexGuard
+from rag.models import same_vector_space
 from rag.types import Chunk, Document, Hit
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL         -- 'generation': bumped whenever the committed set changes
 );
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
+CREATE TABLE IF NOT EXISTS info (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL            -- 'embed_model': the embedder whose vectors Chroma holds
+);
 """
 
 
@@ -149,6 +154,7 @@ class Store:
             )
         self._bm25: BM25Index | None = None
         self._bm25_lock = threading.Lock()
+        self._warned_embedder = False
 
     def _open_collection(self) -> None:
         where = f"Chroma server {self.chroma_url}" if self.chroma_url else f"embedded Chroma at {self._persist_dir}"
@@ -244,6 +250,41 @@ class Store:
                 else f"{ref!r} matches {len(matches)} documents; use the document id"
             )
         return matches[0]
+
+    def embed_model(self) -> str | None:
+        """The embedder id whose vectors this knowledge base holds (None before the first ingest)."""
+        row = self._db().execute("SELECT value FROM info WHERE key='embed_model'").fetchone()
+        return row[0] if row else None
+
+    def check_embedder(self, model_id: str, record: bool = False) -> None:
+        """Refuse an embedder whose vectors cannot be compared with the stored ones.
+
+        ``record`` (ingest) writes ``model_id`` down when the knowledge base has none
+        or holds no document. The same model on another runtime (float32 vs int8)
+        only warns: its vectors are close (cosine about 0.99), not identical.
+        """
+        stored = self.embed_model()
+        if stored == model_id:
+            return
+        if stored is None or not self.committed_ids():
+            if record:
+                with self._tx() as db:
+                    db.execute("INSERT OR REPLACE INTO info VALUES ('embed_model', ?)", (model_id,))
+            return
+        if same_vector_space(stored, model_id):
+            if not self._warned_embedder:
+                self._warned_embedder = True
+                log.warning(
+                    "knowledge base %r was embedded with %s and is used with %s: the same model on another "
+                    "runtime, so retrieval is close but not identical (set HOPRAG_EMBED_BACKEND to match)",
+                    self.kb, stored, model_id,
+                )
+            return
+        raise ConfigError(
+            f"knowledge base {self.kb!r} holds vectors from embedder {stored!r}, but the configured embedder is "
+            f"{model_id!r}: their vectors cannot be compared. Configure the embedder that built it, or ingest "
+            f"into a new knowledge base (--kb NAME)"
+        )
 
     # ---- writes ----------------------------------------------------------------
     def add_document(

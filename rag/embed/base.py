@@ -32,23 +32,37 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def embed_length_sorted(
-    texts: Sequence[str],
-    batch_size: int,
+def length_sorted_batches(lengths: Sequence[int], max_items: int, max_tokens: int = 0) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding), shortest first.
+
+    A batch holds at most ``max_items`` texts and, when ``max_tokens`` is set, at most
+    that many padded tokens (rows x longest row); a text longer than the budget gets
+    a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        if batch and len(batch) < max_items and (not max_tokens or (len(batch) + 1) * lengths[i] <= max_tokens):
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def embed_batches(
+    count: int,
     dim: int,
-    embed_batch: Callable[[list[str]], np.ndarray],
+    batches: list[list[int]],
+    embed_batch: Callable[[list[int]], np.ndarray],
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Embed ``texts`` in batches of similar length (less padding) → L2-normalised rows in input order.
-
-    ``embed_batch`` maps one batch of texts to their vectors.
-    """
-    texts = list(texts)
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        out[idx] = embed_batch([texts[i] for i in idx])
+    """Run ``embed_batch`` (indices → vectors) over ``batches`` → L2-normalised rows in input order."""
+    out = np.zeros((count, dim), dtype=np.float32)
+    done = 0
+    for idx in batches:
+        out[idx] = embed_batch(idx)
+        done += len(idx)
         if progress:
-            progress(start + len(idx), len(texts))
+            progress(done, count)
     return normalize(out)

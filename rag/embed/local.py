@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.config import Settings
-from rag.embed.base import EMBEDDERS, embed_length_sorted
+from rag.embed.base import EMBEDDERS, embed_batches, length_sorted_batches
 from rag.extras import require
 from rag.models import EMBED_MODEL_ID, embedder_dir, offline_env
 
@@ -37,7 +37,9 @@ class LocalEmbedder:
         self._autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        return embed_length_sorted(texts, self.batch_size, self.dim, self._embed_batch, progress)
+        texts = list(texts)
+        batches = length_sorted_batches([len(t) for t in texts], self.batch_size)
+        return embed_batches(len(texts), self.dim, batches, lambda idx: self._embed_batch([texts[i] for i in idx]), progress)
 
     def _embed_batch(self, batch: list[str]) -> np.ndarray:
         with self._lock, self._autocast():
@@ -61,5 +63,8 @@ def _make(settings: Settings):
     from rag.embed.onnx import OnnxEmbedder  # noqa: PLC0415  (onnxruntime only when used)
 
     return OnnxEmbedder(
-        settings.models_dir, batch_size=settings.embed_batch_size, quantize=settings.embed_backend == "onnx-int8"
+        settings.models_dir,
+        batch_size=settings.embed_batch_size,
+        batch_tokens=settings.embed_batch_tokens,
+        quantize=settings.embed_backend == "onnx-int8",
     )

@@ -7,9 +7,10 @@ sequence axes and a padded example batch, so the attention mask is part of the g
 mean pooling and L2 normalisation follow the model folder's ``modules.json`` and run
 in numpy. The float32 graph gives the same vectors as the sentence-transformers
 model (cosine >= 0.9999999) and runs faster than torch's bfloat16 autocast.
-``onnx-int8`` adds onnxruntime's dynamic int8 quantisation of the weight matrices:
-faster again, but the vectors move (cosine about 0.99), so it is opt-in and gets
-its own model id (embedding cache entries are never mixed).
+``onnx-int8`` (the default backend) adds onnxruntime's dynamic int8 quantisation of
+the weight matrices: 1.8x faster again, with vectors that move slightly (cosine about
+0.99) and the same retrieval quality on MuSiQue; they get their own model id, so
+embedding cache entries are never mixed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.embed.base import embed_length_sorted
+from rag.embed.base import embed_batches, length_sorted_batches
 from rag.errors import ConfigError
 from rag.extras import require
 from rag.models import EMBED_MODEL_ID, embed_model_id, embedder_dir, offline_env
@@ -162,9 +163,17 @@ def _check_modules(model_dir: Path) -> int:
 
 
 class OnnxEmbedder:
-    """all-MiniLM-L6-v2 in onnxruntime on the CPU; batches are length-sorted to cut padding."""
+    """all-MiniLM-L6-v2 in onnxruntime on the CPU.
 
-    def __init__(self, models_dir, batch_size: int = 32, quantize: bool = False, threads: int = 0) -> None:
+    Texts are tokenized once, sorted by token count and run in batches of at most
+    ``batch_size`` texts and ``batch_tokens`` padded tokens: small batches keep each
+    layer's activations in the CPU cache (1,024 tokens ran 10-25% faster than 32
+    texts of 200 tokens on the ingest benchmark).
+    """
+
+    def __init__(
+        self, models_dir, batch_size: int = 32, batch_tokens: int = 1024, quantize: bool = False, threads: int = 0
+    ) -> None:
         offline_env()
         ort = require("onnxruntime", "local")
         transformers = require("transformers", "local")
@@ -174,6 +183,8 @@ class OnnxEmbedder:
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         self.model_id = embed_model_id(int8=quantize)
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
+        self._pad_id = int(self.tokenizer.pad_token_id or 0)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: one per physical core
         options.inter_op_num_threads = 1
@@ -183,15 +194,22 @@ class OnnxEmbedder:
         self._lock = threading.Lock()  # one batch at a time: each run already uses every core
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        return embed_length_sorted(texts, self.batch_size, self.dim, self._embed_batch, progress)
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)["input_ids"]
+        batches = length_sorted_batches([len(row) for row in ids], self.batch_size, self.batch_tokens)
+        return embed_batches(len(ids), self.dim, batches, lambda idx: self._embed_batch([ids[i] for i in idx]), progress)
 
-    def _embed_batch(self, batch: list[str]) -> np.ndarray:
-        enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np")
-        feed = {name: np.asarray(enc[name], dtype=np.int64) for name in self._inputs}
+    def _embed_batch(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in rows)
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         with self._lock:
-            tokens = self.session.run(None, feed)[0]
-        mask = feed["attention_mask"][..., None].astype(np.float32)
-        return (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            tokens = self.session.run(None, {name: feed[name] for name in self._inputs})[0]
+        weights = mask[..., None].astype(np.float32)
+        return (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
