@@ -31,6 +31,17 @@ def _default_cache_dir() -> str:
     return str(Path(base) / "hoprag")
 
 
+ICR_LAYERS_FORMAT = "'global' or 'all', optionally '@N' to read only layers below N (e.g. 'global@12')"
+
+
+def parse_icr_layers(spec: str) -> tuple[str, int | None]:
+    """Split an ICR layer spec (``global``, ``all``, ``global@12``) into its kind and layer limit."""
+    match = re.fullmatch(r"(global|all)(?:@([1-9][0-9]*))?", spec)
+    if not match:
+        raise ConfigError(f"setting rerank_icr_layers={spec!r} is not allowed; use {ICR_LAYERS_FORMAT}")
+    return match[1], int(match[2]) if match[2] else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """All of hoprag's configuration.
@@ -126,11 +137,7 @@ class Settings:
                 f"settings rerank_window={self.rerank_window}, rerank_step={self.rerank_step}: the window must be "
                 "2-26 passages (FIRST labels them A-Z) and the step at most the window"
             )
-        if not re.fullmatch(r"(global|all)(@[1-9][0-9]*)?", self.rerank_icr_layers):
-            raise ConfigError(
-                f"setting rerank_icr_layers={self.rerank_icr_layers!r} is not allowed; use 'global' or 'all', "
-                "optionally '@N' to read only layers below N (e.g. 'global@12')"
-            )
+        parse_icr_layers(self.rerank_icr_layers)
         if not self.lock_timeout_s > 0:
             raise ConfigError(f"setting lock_timeout_s={self.lock_timeout_s!r} must be a positive number of seconds")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:

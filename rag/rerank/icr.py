@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import time
 
-from rag.config import Settings
+from rag.config import ICR_LAYERS_FORMAT, Settings, parse_icr_layers
 from rag.engines.base import ATTENTION
 from rag.errors import ConfigError
 from rag.prompts import load_prompt
@@ -13,8 +13,6 @@ from rag.rerank.base import RERANKERS, finish, passage_text
 from rag.types import Hit, TraceStep
 
 CALIBRATION_QUERY = "N/A"
-LAYER_CHOICES = ("global", "all")
-LAYERS_FORMAT = "'global' or 'all', optionally '@N' to read only layers below N (e.g. 'global@12')"
 
 
 def select_layers(spec: str, layer_types: list[str], n_layers: int) -> list[int]:
@@ -23,17 +21,15 @@ def select_layers(spec: str, layer_types: list[str], n_layers: int) -> list[int]
     ``global`` is the full-attention layers (all layers on a model without
     sliding windows); ``@N`` keeps those below N, so only N layers need to run.
     """
-    kind, _, below = spec.partition("@")
-    if kind not in LAYER_CHOICES or (below and not below.isdigit()):
-        raise ConfigError(f"ICR layers={spec!r} is not allowed; use {LAYERS_FORMAT}")
-    limit = int(below) if below else n_layers
+    kind, limit = parse_icr_layers(spec)
+    limit = limit or n_layers
     layers = [
         i for i in range(min(limit, n_layers))
         if kind == "all" or not layer_types or layer_types[i] == "full_attention"
     ]
     if not layers:
         raise ConfigError(
-            f"ICR layers={spec!r} selects no layer of this model ({n_layers} layers); use {LAYERS_FORMAT}"
+            f"ICR layers={spec!r} selects no layer of this model ({n_layers} layers); use {ICR_LAYERS_FORMAT}"
         )
     return layers
 
