@@ -22,14 +22,14 @@ def select_layers(spec: str, layer_types: list[str], n_layers: int) -> list[int]
     sliding windows); ``@N`` keeps those below N, so only N layers need to run.
     """
     kind, limit = parse_icr_layers(spec)
-    limit = limit or n_layers
     layers = [
-        i for i in range(min(limit, n_layers))
+        i for i in range(min(limit or n_layers, n_layers))
         if kind == "all" or not layer_types or layer_types[i] == "full_attention"
     ]
     if not layers:
         raise ConfigError(
-            f"ICR layers={spec!r} selects no layer of this model ({n_layers} layers); use {ICR_LAYERS_FORMAT}"
+            f"setting rerank_icr_layers={spec!r} selects no layer of this model ({n_layers} layers); "
+            f"use {ICR_LAYERS_FORMAT}"
         )
     return layers
 
