@@ -24,6 +24,7 @@ RERANKERS = ("none", "pointwise", "listwise", "first", "icr")
 ORDERS = ("stable", "relevance")
 LLM_APIS = ("chat", "completions")
 SEGMENTERS = ("structure", "fixed")
+ANSWER_MODES = ("auto", "extractive", "generative", "grounded")
 
 
 def _default_cache_dir() -> str:
@@ -60,7 +61,7 @@ class Settings:
     llm_api_key: str = ""
     llm_api: str = "chat"
     llm_timeout_s: float = 60.0
-    max_new_tokens: int = 96
+    max_new_tokens: int = 0  # 0 = the engine's default (embedded model: short; servers: long)
     temperature: float = 0.0
     kv_cache: bool = True
     kv_cache_mb: int = 1024
@@ -92,6 +93,12 @@ class Settings:
     rerank_icr_layers: str = "global@6"  # icr: layers read: global|all, optionally @N (only layers below N run)
     order: str = "stable"
     min_score: float = 0.0
+    # answers: how the text is made and which sentences are shown as evidence
+    answer_mode: str = "auto"  # extractive | generative | grounded; auto = grounded on the embedded model
+    evidence_scorer: str = "hybrid"  # scores passage sentences for the evidence highlights
+    evidence_sentences: int = 2  # evidence sentences quoted by an extractive answer
+    evidence_chars: int = 400  # at most this many characters of quoted evidence
+    abstain_threshold: float = 0.0  # below this evidence score the answer says the documents do not answer
     # hybrid: reciprocal rank fusion of dense and BM25 rankings
     fusion_dense_weight: float = 1.0
     fusion_bm25_weight: float = 0.5
@@ -117,7 +124,10 @@ class Settings:
         _check_choice("order", self.order, ORDERS)
         _check_choice("llm_api", self.llm_api, LLM_APIS)
         _check_choice("segmenter", self.segmenter, SEGMENTERS)
-        for name in ("top_k", "hops", "max_new_tokens", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",
+        _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
+        if self.max_new_tokens < 0:
+            raise ConfigError(f"setting max_new_tokens={self.max_new_tokens!r} must be >= 0 (0 = the engine's default)")
+        for name in ("top_k", "hops", "evidence_sentences", "evidence_chars", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",
                      "rerank_candidates", "rerank_step", "rerank_passage_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")

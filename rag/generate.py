@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -123,6 +124,20 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     question_line = text.rfind("\n", 0, starts["question"]) + 1
     snapshots = (starts["passages"], *passage_ends[-1:], question_line)
     return Prompt(text, (*snapshots, *passage_ends, *turn_starts), snapshots)
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """What to send the engine for an answer: the prompt, its stop strings and the length limit."""
+
+    prompt: Prompt
+    stop: tuple[str, ...]
+    max_tokens: int
+
+
+def answer_request(engine, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]], settings) -> AnswerRequest:
+    """The answer prompt for ``engine`` (completion style for base models), with stops and length."""
+    return AnswerRequest(build_prompt(question, hits, history), STOP, settings.max_new_tokens or 96)
 
 
 def _words(text: str) -> set[str]:

@@ -74,9 +74,41 @@ class Hit:
     origin: str = "dense"
 
 
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of a citation's text that supports the answer (an evidence sentence).
+
+    ``start``/``end`` are character offsets into :attr:`Citation.text` (the cited
+    chunk's text). ``score`` is the evidence scorer's (higher is better). For PDFs,
+    ``page`` is the 1-based page the sentence is on and ``boxes`` its position on
+    that page in PDF points, origin top-left: ``(left, top, right, bottom)`` per line.
+    """
+
+    start: int
+    end: int
+    score: float = 0.0
+    page: int | None = None
+    boxes: tuple[Box, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "page": self.page,
+            "boxes": [list(b) for b in self.boxes],
+        }
+
+
 @dataclass(frozen=True)
 class Citation:
-    """A passage the answer cites: ``number`` is the [n] marker in the text."""
+    """A passage the answer cites: ``number`` is the [n] marker in the text.
+
+    ``highlights`` are the evidence sentences inside ``text`` (best first).
+    """
 
     number: int
     chunk_id: str
@@ -86,6 +118,7 @@ class Citation:
     section: str
     text: str
     inferred: bool = False
+    highlights: tuple[Span, ...] = ()
 
     @property
     def snippet(self) -> str:
@@ -102,6 +135,7 @@ class Citation:
             "text": self.text,
             "snippet": self.snippet,
             "inferred": self.inferred,
+            "highlights": [h.to_dict() for h in self.highlights],
         }
 
 
@@ -149,6 +183,31 @@ class Trace:
 
 
 @dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of the answer text and whether the cited evidence supports it.
+
+    ``start``/``end`` are offsets into :attr:`Answer.text`; ``supported`` is None
+    when it was not checked (``generative`` mode); ``citations`` the [n] numbers
+    of the passages whose evidence supports it.
+    """
+
+    start: int
+    end: int
+    supported: bool | None = None
+    score: float = 0.0
+    citations: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "supported": self.supported,
+            "score": self.score,
+            "citations": list(self.citations),
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
     """The result of a question: text, the passages it cites, and how it was made.
 
@@ -165,10 +224,19 @@ class Answer:
     usage: Usage = Usage()
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    mode: str = "generative"
+    sentences: tuple[AnswerSentence, ...] = ()
+    abstained: bool = False
 
     @property
     def retrieval_only(self) -> bool:
         return bool(self.error)
+
+    @property
+    def evidence(self) -> tuple[tuple[Citation, Span], ...]:
+        """Every highlighted evidence sentence with its citation, best score first."""
+        pairs = [(c, h) for c in self.citations for h in c.highlights]
+        return tuple(sorted(pairs, key=lambda p: -p[1].score))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +255,9 @@ class Answer:
             "timings": dict(self.timings),
             "trace": self.trace.to_dict(),
             "error": self.error or None,
+            "mode": self.mode,
+            "sentences": [x.to_dict() for x in self.sentences],
+            "abstained": self.abstained,
         }
 
 
