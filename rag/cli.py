@@ -50,37 +50,29 @@ def _open(settings: Settings):
 
 @app.command()
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files or folders to ingest."),
+    paths: list[str] = typer.Argument(..., help="Files, folders or http(s) URLs (a sitemap URL: the pages it lists)."),
     kb: Optional[str] = KbOpt,
     data_dir: Optional[str] = DataOpt,
+    password: bool = typer.Option(False, "--password", help="Ask for the password of encrypted PDFs (not echoed)."),
+    crawl_depth: int = typer.Option(0, "--crawl-depth", min=0, help="URLs: follow same-site links this deep."),
+    max_pages: int = typer.Option(50, "--max-pages", min=1, help="URLs: at most this many pages per URL."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Add documents to a knowledge base (unchanged files are skipped)."""
+    """Add documents or web pages to a knowledge base (unchanged ones are skipped)."""
 
     def body() -> int:
-        from tqdm import tqdm
+        from ingest.progress import terminal_progress
 
+        secret = typer.prompt("PDF password", hide_input=True, err=True) if password else None
         with _open(_settings(kb, data_dir)) as rag:
-            bars: dict[str, tqdm] = {}
-
-            def progress(source: str, stage: str, frac: float) -> None:
-                if as_json:
-                    return
-                bar = bars.get(source)
-                if bar is None:
-                    bar = bars[source] = tqdm(total=100, desc=Path(source).name[:30], unit="%", leave=False)
-                bar.set_postfix_str(stage)
-                bar.update(int(frac * 100) - bar.n)
-                if stage in ("done", "failed"):
-                    bar.close()
-
-            report = rag.ingest(paths, progress=progress)
+            report = rag.ingest(paths, progress=terminal_progress(quiet=as_json), password=secret,
+                                crawl_depth=crawl_depth, max_pages=max_pages)
         if as_json:
             typer.echo(json.dumps(report.to_dict()))
         else:
             for f in report.files:
                 detail = f.reason if f.status == "failed" else f"{f.pages} pages, {f.chunks} chunks"
-                typer.echo(f"{f.status:9} {Path(f.source).name}: {detail}")
+                typer.echo(f"{f.status:9} {f.source if '://' in f.source else Path(f.source).name}: {detail}")
         if not report.files:
             return EXIT_ERROR
         if report.failed:
@@ -97,32 +89,52 @@ def ask(
     data_dir: Optional[str] = DataOpt,
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Passages given to the LLM."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Retrieval strategy."),
+    answer_mode: Optional[str] = typer.Option(
+        None, "--answer-mode", help="extractive (no LLM, quotes the evidence), generative or grounded (checked)."
+    ),
+    max_tokens: Optional[int] = typer.Option(
+        None, "--max-tokens", min=0, help="Answer length limit in tokens (0: the engine's default)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Answer a question with cited passages."""
+    """Answer a question with cited passages and the evidence sentences behind them."""
 
     def body() -> int:
         from rag.types import Answer
 
-        with _open(_settings(kb, data_dir, top_k=top_k, strategy=strategy)) as rag:
+        settings = _settings(kb, data_dir, top_k=top_k, strategy=strategy, answer_mode=answer_mode,
+                             max_new_tokens=max_tokens)
+        from rag.answer import resolve_mode
+
+        # Only a generative answer is final as it streams; the others are checked or quoted first.
+        live = not as_json and resolve_mode(settings) == "generative"
+        with _open(settings) as rag:
             answer = None
             for item in rag.stream(question):
                 if isinstance(item, Answer):
                     answer = item
-                elif not as_json:
+                elif live:
                     typer.echo(item, nl=False)
         assert answer is not None
         if as_json:
             typer.echo(json.dumps(answer.to_dict()))
             return EXIT_OK
+        if not live and answer.text:
+            typer.echo(answer.text, nl=False)
         if answer.error:
             typer.echo(f"warning: {answer.error}\nSources found (no generated answer):", err=True)
         elif not answer.text.strip():
             typer.echo("(the model gave no answer)")
         typer.echo("")
+        for sentence in answer.unsupported:
+            typer.echo(f"(left out, no passage supports it: {sentence})")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            typer.echo(f"[{c.number}] {Path(c.source).name}{page}: {c.snippet[:120]!r}")
+            typer.echo(f"[{c.number}] {Path(c.source).name}{page}")
+            for h in c.highlights or ():
+                typer.echo(f"    > {' '.join(c.text[h.start:h.end].split())}")
+            if not c.highlights:
+                typer.echo(f"    {c.snippet[:120]!r}")
         return EXIT_OK
 
     _run(body)

@@ -14,11 +14,13 @@ from rag.embed import make_embedder
 from rag.embed.base import Embedder
 from rag.engines import make_engine
 from rag.engines.base import Engine
-from rag.errors import ConfigError, EngineError, HopragError
-from rag.generate import STOP, build_prompt, cite
+from rag.errors import ConfigError, EngineError
+from rag.answer import AnswerJob, Draft, make_mode
+from rag.answer.base import evidence_step
+from rag.evidence.base import Evidence, ScorerContext
 from rag.retrieve import Filters, RetrievalContext, make_retriever
 from rag.store import Store
-from rag.types import Answer, Citation, Document, Hit, IngestReport, Trace, TraceStep, Usage
+from rag.types import Answer, Citation, Document, Hit, IngestReport, Trace, TraceStep
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class RAG:
         self._owns_engine = engine is None  # injected engines are the caller's to close
         self._lock = threading.Lock()
         self._conversations = Conversations()  # session id -> passages in context
+        self._scorers: dict[str, object] = {}  # evidence scorers by name, built on first use
         self.store = Store(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s)
 
     @classmethod
@@ -90,17 +93,29 @@ class RAG:
 
     # ---- write side ------------------------------------------------------------
     def ingest(
-        self, paths_or_bytes: Iterable[str | Path | tuple[str, bytes]], progress: Progress | None = None
+        self,
+        paths_or_bytes: Iterable[str | Path | tuple[str, bytes]],
+        progress: Progress | None = None,
+        *,
+        password: str | None = None,
+        crawl_depth: int = 0,
+        max_pages: int = 50,
     ) -> IngestReport:
-        """Ingest files, folders or ``(name, bytes)`` pairs; see :class:`IngestReport`.
+        """Ingest files, folders, http(s) URLs or ``(name, bytes)`` pairs; see :class:`IngestReport`.
 
         Never raises for a bad file: its :class:`FileResult` says ``failed`` with a
         reason. ``progress(source, stage, fraction)`` is called as work advances.
+        ``password`` opens encrypted PDFs (never logged or stored); a URL also brings
+        same-site pages up to ``crawl_depth`` links away (at most ``max_pages``).
         """
         from ingest.pipeline import IngestOptions, Ingestor
 
         s = self.settings
-        options = IngestOptions(s.segmenter, s.chunk_tokens, s.chunk_overlap, s.max_file_mb)
+        options = IngestOptions(
+            s.segmenter, s.chunk_tokens, s.chunk_overlap, s.max_file_mb, password=password,
+            ocr_languages=s.ocr_languages, allow_private_urls=s.allow_private_urls, crawl_depth=crawl_depth,
+            max_pages=max_pages,
+        )
         return Ingestor(self.store, self.embedder, options).ingest(paths_or_bytes, progress=progress)
 
     def documents(self) -> list[Document]:
@@ -194,61 +209,62 @@ class RAG:
             )
             yield Answer(question, msg, (), (), Trace(tuple(steps)), timings={"retrieve_s": t_retrieve})
             return
+        retrieved = {h.chunk.id for h in hits}
         if settings.order == "stable":
             # Earlier passages keep their positions so the prompt prefix (and its KV cache) is reused.
             hits = self._conversations.arrange(session, hits, max_passages=2 * max(settings.top_k, len(hits)))
-        prompt = build_prompt(question, hits, history or ())
-        parts: list[str] = []
-        usage = Usage()
-        error = ""
-        try:
-            for item in self.engine.stream(
-                prompt,
-                max_tokens=settings.max_new_tokens,
-                stop=STOP,
-                temperature=settings.temperature,
-                session=session,
-            ):
-                if isinstance(item, Usage):
-                    usage = item
-                else:
-                    parts.append(item)
-                    yield item
-        except (EngineError, ConfigError, HopragError) as exc:
-            if parts:
-                raise
-            error = str(exc)
-            log.warning("generation failed, answering with sources only: %s", exc)
+        mode = make_mode(settings)
+        timings = {"retrieve_s": t_retrieve}
+
+        def rank_evidence() -> list[Evidence]:
+            t = time.perf_counter()
+            ranked = self._rank_evidence(question, hits, retrieved, settings)
+            timings["evidence_s"] = time.perf_counter() - t
+            steps.append(evidence_step(ranked, hits, timings["evidence_s"], settings.evidence_scorer))
+            return ranked
+
+        job = AnswerJob(question, hits, history or (), settings, session, lambda: self.engine, rank_evidence)
+        draft: Draft | None = None
+        for item in mode.stream(job):
+            if isinstance(item, Draft):
+                draft = item
+            else:
+                yield item
+        assert draft is not None
+        job.evidence()  # highlights need it even when the mode did not
+        steps.extend(draft.steps)
         total = time.perf_counter() - t0
-        if error:
-            citations = tuple(
-                Citation(i, h.chunk.id, h.chunk.doc_id, h.chunk.source, h.chunk.page, h.chunk.section, h.chunk.text, True)
-                for i, h in enumerate(hits, 1)
-            )
-            text = ""
-        else:
-            text, citations = cite("".join(parts), hits)
-        steps.append(
-            TraceStep(
-                "generate",
-                detail={
-                    "prompt_tokens": usage.prompt_tokens,
-                    "cached_tokens": usage.cached_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                },
-                seconds=usage.total_s,
-            )
-        )
+        timings["ttft_s"] = t_retrieve + draft.usage.ttft_s if mode.uses_llm else timings.get("evidence_s", 0.0) + t_retrieve
+        timings["total_s"] = total
         yield Answer(
             question,
-            text,
-            citations,
+            draft.text,
+            self._locate(draft.citations),
             tuple(hits),
             Trace(tuple(steps)),
-            usage,
-            timings={"retrieve_s": t_retrieve, "ttft_s": t_retrieve + usage.ttft_s, "total_s": total},
-            error=error,
+            draft.usage,
+            timings=timings,
+            error=draft.error,
+            mode=mode.name,
+            sentences=draft.sentences,
+            abstained=draft.abstained,
+            unsupported=draft.unsupported,
         )
+
+    def _rank_evidence(self, question: str, hits: Sequence[Hit], retrieved: set[str], settings: Settings) -> list[Evidence]:
+        """This turn's passages' sentences, best evidence first (earlier turns' passages are not evidence)."""
+        from rag.evidence import make_scorer, rank_sentences
+
+        scorer = self._scorers.get(settings.evidence_scorer)
+        if scorer is None:
+            context = ScorerContext(embedder=lambda: self.embedder, engine=lambda: self.engine)
+            scorer = self._scorers[settings.evidence_scorer] = make_scorer(settings.evidence_scorer, context, settings)
+        ranked = rank_sentences(question, hits, scorer)
+        return [e for e in ranked if hits[e.sentence.hit].chunk.id in retrieved]
+
+    def _locate(self, citations: Sequence[Citation]) -> tuple[Citation, ...]:
+        """PDF citations' highlights with the page and position of each sentence on it (for the page view)."""
+        return tuple(citations)
 
     # ---- lifecycle -------------------------------------------------------------
     def close(self) -> None:

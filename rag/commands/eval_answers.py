@@ -11,7 +11,7 @@ import typer
 
 from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
 from rag.commands.eval_retrieval import progress_bar, split_names
-from rag.config import ORDERS, RERANKERS, STRATEGIES
+from rag.config import ANSWER_MODES, ORDERS, RERANKERS, STRATEGIES
 
 
 @eval_app.command("answers")
@@ -20,6 +20,14 @@ def eval_answers(
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Comma-separated strategies (default: settings)."),
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Comma-separated rerankers (default: settings)."),
     order: Optional[str] = typer.Option(None, "--order", help="Context order(s): relevance, stable."),
+    answer_mode: Optional[str] = typer.Option(
+        None, "--answer-mode", help="Comma-separated answer modes: extractive, generative, grounded (default: settings)."
+    ),
+    unanswerable: int = typer.Option(
+        0, "--unanswerable", min=0,
+        help="Remove the gold passages of the first N questions from a copy of the KB and ask them there: "
+        "reports abstain_correct (abstained when it should) and abstain_false (abstained on answerable questions).",
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
     chat: bool = typer.Option(
         False, "--chat", help="Ask each question's hops first in one session, then the question (scored)."
@@ -32,43 +40,60 @@ def eval_answers(
     """Answer every question through the RAG API per configuration and score the answers."""
 
     def body() -> int:
+        from rag.answer import resolve_mode
+        from rag.embed import make_embedder
+        from rag.engines import make_engine
         from rag.eval.answers import evaluate_chat, evaluate_config, evaluate_oracle, plot_configs
-        from rag.eval.dataset import eval_kb, load_dataset
+        from rag.eval.dataset import eval_kb, load_dataset, without_gold
 
         settings = _settings(None, data_dir)
         strategies = split_names(strategy, STRATEGIES, "--strategy") if strategy else [settings.strategy]
         rerankers = split_names(reranker, RERANKERS, "--reranker") if reranker else [settings.reranker]
         orders = split_names(order, ORDERS, "--order") if order else [settings.order]
+        modes = split_names(answer_mode, ANSWER_MODES, "--answer-mode") if answer_mode else [settings.answer_mode]
         ds = load_dataset(dataset, limit=limit)
         configs: dict[str, dict] = {}
         oracle_row = None
-        with eval_kb(ds, settings) as rag, progress_bar() as progress:
-            rag.engine  # load the LLM now, so its load time is not the first question's latency
-            for s, r, o in itertools.product(strategies, rerankers, orders):
-                name = f"{s}+{r}+{o}"
-                overrides = {"strategy": s, "reranker": r, "order": o}
+        # Models are loaded once, now (their load time is not the first question's latency), and shared
+        # with the knowledge base of --unanswerable.
+        needs_llm = oracle or any(resolve_mode(settings.replace(answer_mode=m)) != "extractive" for m in modes)
+        shared = {"embedder": make_embedder(settings), "engine": make_engine(settings) if needs_llm else None}
+        with eval_kb(ds, settings, **shared) as rag, progress_bar() as progress:
+            for s, r, o, m in itertools.product(strategies, rerankers, orders, modes):
+                name = f"{s}+{r}+{o}" + (f"+{m}" if answer_mode else "")
+                overrides = {"strategy": s, "reranker": r, "order": o, "answer_mode": m}
                 run = evaluate_chat if chat else evaluate_config
                 row, _ = run(rag, ds, overrides, progress=lambda d, n, name=name: progress(name, d, n))
                 configs[name] = {**row, **overrides}
             if oracle:
                 oracle_row, _ = evaluate_oracle(
-                    rag.engine, ds, settings, progress=lambda d, n: progress("oracle", d, n)
+                    shared["engine"], ds, settings, progress=lambda d, n: progress("oracle", d, n)
                 )
+        if unanswerable:
+            held_out, removed = without_gold(ds, unanswerable)
+            with eval_kb(held_out, settings, **shared) as rag, progress_bar() as progress:
+                for name, row in configs.items():
+                    overrides = {k: row[k] for k in ("strategy", "reranker", "order", "answer_mode")}
+                    abst, _ = evaluate_config(rag, removed, overrides,
+                                              progress=lambda d, n, name=name: progress(f"{name} (unanswerable)", d, n))
+                    row["abstain_correct"] = abst["abstain_rate"]
+                    row["abstain_false"] = row["abstain_rate"]
+                    row["unanswerable"] = len(removed.questions)
         if plot:
             plot_configs(configs, oracle_row, str(plot))
         if as_json:
-            typer.echo(
-                json.dumps({"configs": configs, "oracle": oracle_row, "questions": len(ds.questions), "chat": chat})
-            )
+            typer.echo(json.dumps(
+                {"configs": configs, "oracle": oracle_row, "questions": len(ds.questions), "chat": chat}, default=str
+            ))
         else:
             cols = (
-                "em", "f1", "citation_precision", "citation_coverage", "answer_in_context", "ttft_p50_s", "total_p50_s",
-                "cached_tokens_mean",
-            )
-            typer.echo(f"{'config':28} " + " ".join(f"{c[:12]:>12}" for c in cols))
+                "em", "f1", "citation_precision", "answer_in_context", "answer_in_evidence", "supported_rate",
+                "abstain_rate", "ttft_p50_s", "total_p50_s", "cached_tokens_mean",
+            ) + (("abstain_correct", "abstain_false") if unanswerable else ())
+            typer.echo(f"{'config':36} " + " ".join(f"{c[:12]:>12}" for c in cols))
             rows = dict(configs, **({"oracle": oracle_row} if oracle_row else {}))
             for name, row in rows.items():
-                typer.echo(f"{name:28} " + " ".join(f"{row[c]:12.3f}" for c in cols))
+                typer.echo(f"{name:36} " + " ".join(f"{row.get(c, 0.0):12.3f}" for c in cols))
         return EXIT_OK
 
     _run(body)

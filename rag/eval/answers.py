@@ -37,6 +37,11 @@ def _row(records: list[dict]) -> dict[str, float]:
         "ttft_p95_s": percentile(col("ttft_s"), 95),
         "total_p50_s": percentile(col("total_s"), 50),
         "total_p95_s": percentile(col("total_s"), 95),
+        "answer_in_evidence": mean(col("answer_in_evidence")),
+        "evidence_chars": mean(col("evidence_chars")),
+        "supported_rate": mean(col("supported_rate")),
+        "llm_supported_rate": mean(col("llm_supported_rate")),
+        "abstain_rate": mean(col("abstained")),
         "prompt_tokens_mean": mean(col("prompt_tokens")),
         "cached_tokens_mean": mean(col("cached_tokens")),
         "errors": sum(1 for r in records if r.get("error")),
@@ -69,11 +74,63 @@ def evaluate_config(
     return _row(records), records
 
 
+EVIDENCE_SENTENCES, EVIDENCE_CHARS = 2, 400  # the evidence a reader is shown, as issue #16 caps it
+
+
+def shown_evidence(answer, max_sentences: int = EVIDENCE_SENTENCES, max_chars: int = EVIDENCE_CHARS) -> str:
+    """The highlighted evidence sentences, best first, capped at 2 sentences / 400 characters."""
+    texts: list[str] = []
+    used = 0
+    for citation, span in answer.evidence:
+        piece = " ".join(citation.text[span.start : span.end].split())
+        if texts and (len(texts) >= max_sentences or used + len(piece) > max_chars):
+            break
+        texts.append(piece[: max_chars - used] if not texts else piece)
+        used += len(piece)
+    return " ".join(texts)
+
+
+def support_rates(answer) -> tuple[float | None, float | None]:
+    """(share of the shown answer's sentences a passage supports, share of the LLM's own sentences supported).
+
+    The same check as ``grounded`` mode, applied to any mode's text; the second
+    counts the sentences a grounded answer left out as unsupported.
+    """
+    from rag.answer.base import QUOTE_LEAD, answer_sentences
+    from rag.answer.support import check
+    from rag.evidence.sentences import candidate_sentences
+
+    if not answer.text or answer.abstained:
+        return None, None
+    candidates = candidate_sentences(answer.passages)
+    verdicts = [check(answer.text[a:b], answer.question, candidates).supported for a, b in answer_sentences(answer.text)]
+    if not verdicts:
+        return None, None
+    shown = sum(verdicts) / len(verdicts)
+    if answer.mode == "extractive":
+        return shown, None
+    if answer.mode != "grounded":
+        return shown, shown
+    kept = 0 if answer.text.startswith(QUOTE_LEAD) else len(answer.sentences)
+    total = kept + len(answer.unsupported)
+    return shown, (kept / total if total else None)
+
+
 def _record(q: Question, answer, **extra) -> dict:
-    """One scored answer with its timings and token counts."""
+    """One scored answer with its timings, token counts, evidence and support checks."""
     passage_of = dict(zip((h.chunk.id for h in answer.passages), hit_ids(answer.passages)))
     cited = list(dict.fromkeys(passage_of[c.chunk_id] for c in answer.citations if c.chunk_id in passage_of))
     rec = _score(q, answer.text, cited, [h.chunk.text for h in answer.passages])
+    evidence = shown_evidence(answer)
+    shown, own = support_rates(answer)
+    rec.update(
+        answer_in_evidence=float(answer_in(evidence, q.answers)),
+        evidence_chars=len(evidence),
+        supported_rate=shown,
+        llm_supported_rate=own,
+        abstained=float(answer.abstained),
+        mode=answer.mode,
+    )
     rec.update(
         id=q.id,
         prediction=answer.text,

@@ -276,3 +276,21 @@ def gold_flags(hits: Iterable[Hit], question: Question) -> list[bool]:
     """For each hit, whether it is one of ``question``'s gold passages."""
     gold = set(question.gold)
     return [pid in gold for pid in hit_ids(hits)]
+
+
+def without_gold(dataset: Dataset, n: int) -> tuple[Dataset, Dataset]:
+    """(the corpus without the gold passages of the first ``n`` questions, those ``n`` questions).
+
+    Asked against that corpus, the ``n`` questions have no answer in the
+    documents: a system that abstains well says so for them.
+    """
+    if n < 1 or n > len(dataset.questions):
+        raise ConfigError(f"--unanswerable {n} must be between 1 and the number of questions ({len(dataset.questions)})")
+    removed = dataset.questions[:n]
+    gone = {pid for q in removed for pid in q.gold}
+    passages = tuple(p for p in dataset.passages if p.id not in gone)
+    digest = hashlib.sha256(f"{dataset.digest}|without|{','.join(sorted(gone))}".encode()).hexdigest()
+    return (
+        Dataset(f"{dataset.name}-unanswerable", passages, dataset.questions, digest),
+        Dataset(f"{dataset.name}-unanswerable", passages, removed, digest),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import string
+import unicodedata
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -36,8 +37,10 @@ def ndcg_at(ranked: Sequence[str], gold: Iterable[str], k: int = 10) -> float:
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower-case, drop punctuation and articles, squeeze spaces."""
-    text = text.lower().translate(_PUNCT)
+    """SQuAD normalisation: lower-case, drop punctuation (ASCII and Unicode: curly quotes, dashes) and articles,
+    squeeze spaces."""
+    text = "".join(" " if unicodedata.category(ch).startswith("P") and ch not in string.punctuation else ch
+                   for ch in text.lower()).translate(_PUNCT)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

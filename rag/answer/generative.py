@@ -1,0 +1,86 @@
+"""``generative``: the LLM writes the answer from the passages; its [n] citations are checked."""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+from rag.answer.base import MODES, AnswerJob, Draft, answer_sentences, citation, with_highlights
+from rag.errors import ConfigError, EngineError, HopragError
+from rag.generate import answer_request, cite
+from rag.types import AnswerSentence, TraceStep, Usage
+
+log = logging.getLogger(__name__)
+
+
+def generate_text(job: AnswerJob) -> Iterator[str | tuple[str, Usage, str]]:
+    """Stream the LLM's answer pieces, then ``(text, usage, error)``.
+
+    An engine that fails before its first piece gives an error instead (the
+    answer becomes retrieval-only); one that fails mid-answer raises.
+    """
+    engine = job.engine()
+    request = answer_request(engine, job.question, job.hits, job.history, job.settings)
+    parts: list[str] = []
+    usage, error = Usage(), ""
+    try:
+        for item in engine.stream(
+            request.prompt,
+            max_tokens=request.max_tokens,
+            stop=request.stop,
+            temperature=job.settings.temperature,
+            session=job.session,
+        ):
+            if isinstance(item, Usage):
+                usage = item
+            else:
+                parts.append(item)
+                yield item
+    except (EngineError, ConfigError, HopragError) as exc:
+        if parts:
+            raise
+        error = str(exc)
+        log.warning("generation failed, answering with sources only: %s", exc)
+    yield "".join(parts), usage, error
+
+
+def generate_step(usage: Usage) -> TraceStep:
+    return TraceStep(
+        "generate",
+        detail={
+            "prompt_tokens": usage.prompt_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "completion_tokens": usage.completion_tokens,
+        },
+        seconds=usage.total_s,
+    )
+
+
+def retrieval_only(job: AnswerJob, usage: Usage, error: str) -> Draft:
+    """No answer text: every passage as a source, with its best evidence highlighted."""
+    citations = tuple(citation(i, h, inferred=True) for i, h in enumerate(job.hits, 1))
+    return Draft("", with_highlights(citations, job.hits, job.evidence()), usage=usage, error=error,
+                 steps=(generate_step(usage),))
+
+
+@MODES.register("generative")
+class Generative:
+    name = "generative"
+    uses_llm = True
+
+    def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
+        result = None
+        for item in generate_text(job):
+            if isinstance(item, tuple):
+                result = item
+            else:
+                yield item
+        assert result is not None
+        raw, usage, error = result
+        if error:
+            yield retrieval_only(job, usage, error)
+            return
+        text, citations = cite(raw, job.hits)
+        sentences = tuple(AnswerSentence(a, b) for a, b in answer_sentences(text))
+        yield Draft(text, with_highlights(citations, job.hits, job.evidence()), sentences, usage,
+                    steps=(generate_step(usage),))

@@ -1,0 +1,80 @@
+"""``grounded``: the LLM answers, then every sentence is checked against the passages.
+
+Unsupported sentences are left out of the answer (and listed in
+``Answer.unsupported`` so the reader sees what was removed); when no sentence is
+supported, the answer quotes the best evidence under a plain lead ("The
+documents say:"). When no evidence clears the abstain threshold, the LLM is
+not asked at all.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from rag.answer.base import (
+    MODES, QUOTE_LEAD, AnswerJob, Draft, abstain_draft, abstains, answer_sentences, citation, quote, with_highlights,
+)
+from rag.answer.generative import generate_step, generate_text, retrieval_only
+from rag.answer.support import check
+from rag.generate import cite
+from rag.types import AnswerSentence
+
+@MODES.register("grounded")
+class Grounded:
+    name = "grounded"
+    uses_llm = True
+
+    def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
+        if abstains(job):
+            draft = abstain_draft()
+            yield draft.text
+            yield draft
+            return
+        result = None
+        for item in generate_text(job):
+            if isinstance(item, tuple):
+                result = item
+            else:
+                yield item
+        assert result is not None
+        raw, usage, error = result
+        if error:
+            yield retrieval_only(job, usage, error)
+            return
+        yield self.check(job, raw, usage)
+
+    def check(self, job: AnswerJob, raw: str, usage) -> Draft:
+        text, _ = cite(raw, job.hits)
+        candidates = [e.sentence for e in job.evidence()]
+        kept: list[tuple[int, int, float, tuple[int, ...]]] = []
+        dropped: list[str] = []
+        for a, b in answer_sentences(text):
+            verdict = check(text[a:b], job.question, candidates)
+            if verdict.supported:
+                kept.append((a, b, verdict.score, verdict.hits))
+            else:
+                dropped.append(" ".join(text[a:b].split()))
+        steps = (generate_step(usage),)
+        if not kept:
+            fallback = quote(job, lead=QUOTE_LEAD)
+            return Draft(fallback.text, fallback.citations, fallback.sentences, usage,
+                         unsupported=tuple(dropped or ([" ".join(raw.split())] if raw.strip() else [])), steps=steps)
+        # The text without the dropped sentences; kept sentences keep their exact words (offsets recorded).
+        keep = {(a, b): (score, hits) for a, b, score, hits in kept}
+        out, marks, last = "", [], 0
+        for a, b in answer_sentences(text):
+            gap = text[last:a]
+            out += gap.lstrip(" \t") if not out or out[-1] in " \t\n" else gap
+            if (a, b) in keep:
+                score, hits = keep[a, b]
+                marks.append(AnswerSentence(len(out), len(out) + b - a, True, score, tuple(h + 1 for h in hits)))
+                out += text[a:b]
+            last = b
+        tail = text[last:]
+        out = (out + (tail.lstrip(" \t") if out[-1:] in (" ", "\t", "\n") else tail)).rstrip()
+        _, citations = cite(out, job.hits)
+        cited = {c.number for c in citations}
+        extra = sorted({h + 1 for _, _, _, hits in kept for h in hits} - cited)
+        citations = (*citations, *(citation(n, job.hits[n - 1], inferred=True) for n in extra))
+        return Draft(out, with_highlights(citations, job.hits, job.evidence()), tuple(marks), usage,
+                     unsupported=tuple(dropped), steps=steps)
