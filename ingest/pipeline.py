@@ -111,7 +111,7 @@ class Ingestor:
         if todo:
             self.store.check_embedder(self.embedder.model_id, record=True)
         cache = (
-            EmbeddingCache(self.store.kb_dir.parent / "embed-cache.sqlite", self.embedder.model_id)
+            EmbeddingCache(self.store.layout.embed_cache, self.embedder.model_id)
             if self.options.embed_cache and todo
             else None
         )

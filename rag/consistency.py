@@ -26,21 +26,21 @@ def check_consistency(store: Store) -> list[str]:
     """
     fix = FIX.format(kb=store.kb)
     problems: list[str] = []
-    rows = store._db().execute("SELECT doc_id, source, chunks, status FROM documents").fetchall()
-    committed = {doc_id: (source, n) for doc_id, source, n, status in rows if status == "committed"}
-    for doc_id, source, _, status in rows:
-        if status != "committed":
-            problems.append(f"document {doc_id} ({source}) is left '{status}' by an interrupted write: {fix}")
+    rows = store.manifest.rows()
+    committed = {r.doc_id: (r.source, r.chunks) for r in rows if r.status == "committed"}
+    for r in rows:
+        if r.status != "committed":
+            problems.append(f"document {r.doc_id} ({r.source}) is left '{r.status}' by an interrupted write: {fix}")
     for source, n in Counter(src for src, _ in committed.values()).items():
         if n > 1:
             problems.append(f"{n} committed documents share the source {source!r} (a replace was lost): {fix}")
 
     with store.locked():
-        res: dict[str, Any] = store.collection.get(include=["metadatas"])
+        chunk_meta = store.vectors.metadata()
     by_doc: dict[str, list[int]] = {}
-    for cid, meta in zip(res["ids"], res["metadatas"]):
-        by_doc.setdefault(str((meta or {}).get("doc_id", "")), []).append(int((meta or {}).get("index", -1)))
-    in_flight = {doc_id for doc_id, _, _, status in rows if status != "committed"}
+    for _, meta in chunk_meta:
+        by_doc.setdefault(str(meta.get("doc_id", "")), []).append(int(meta.get("index", -1)))
+    in_flight = {r.doc_id for r in rows if r.status != "committed"}
     for doc_id, indices in by_doc.items():
         if doc_id not in committed and doc_id not in in_flight:
             problems.append(f"{len(indices)} chunks in Chroma belong to no known document ({doc_id}): {fix}")
@@ -51,20 +51,16 @@ def check_consistency(store: Store) -> list[str]:
                 f"document {doc_id} ({source}) should have chunks 0..{n - 1} in Chroma but has "
                 f"{len(indices)} ({_summary(indices)}): re-ingest it or {fix}"
             )
-    committed_ids = {cid for cid, meta in zip(res["ids"], res["metadatas"]) if (meta or {}).get("doc_id") in committed}
+    committed_ids = {cid for cid, meta in chunk_meta if meta.get("doc_id") in committed}
     problems += _check_bm25(store, committed_ids, fix)
     return problems
 
 
 def _check_bm25(store: Store, committed_ids: set[str], fix: str) -> list[str]:
-    if not hasattr(store, "bm25_dir"):
-        return []
-    from rag.bm25 import BM25Index
-
     try:
-        index = BM25Index.load(store.bm25_dir, store.generation())
+        index = store.lexical.saved(store.generation())
     except Exception as exc:  # a corrupt file: any parse error
-        return [f"the BM25 index under {store.bm25_dir} is unreadable ({type(exc).__name__}): {fix}"]
+        return [f"the BM25 index under {store.lexical.root} is unreadable ({type(exc).__name__}): {fix}"]
     if index is None:
         return []  # none saved at this generation yet: the next hybrid query rebuilds it from Chroma
     ids = index.ids
@@ -92,44 +88,32 @@ def repair(store: Store) -> dict[str, Any]:
     drops chunks of documents that are incomplete, rebuilds the BM25 index, and
     returns what it did plus the problems left (``problems``, empty when fixed).
     """
-    import time
+    with store.write_lock():  # not while an ingest runs: its pending document is not a crash's
+        return _repair(store)
 
-    from rag import store as store_module
 
+def _repair(store: Store) -> dict[str, Any]:
     recovered = store.recover()
     restored: list[str] = []
     dropped: list[str] = []
     with store.locked(write=True):
-        known = {r[0] for r in store._db().execute("SELECT doc_id FROM documents")}
-        res = store.collection.get(include=["metadatas"])
+        known = {r.doc_id for r in store.manifest.rows()}
         found: dict[str, list[dict[str, Any]]] = {}
-        for meta in res["metadatas"]:
-            meta = meta or {}
+        for _, meta in store.vectors.metadata():
             if meta.get("doc_id") not in known:
                 found.setdefault(str(meta.get("doc_id", "")), []).append(meta)
         for doc_id, metas in found.items():
             source = str(metas[0].get("source", ""))
             if sorted(int(m.get("index", -1)) for m in metas) != list(range(len(metas))):
-                store.collection.delete(where={"doc_id": doc_id})  # a half-written document: re-ingest it
+                store.vectors.delete_document(doc_id)  # a half-written document: re-ingest it
                 dropped.append(source or doc_id)
                 continue
             pages = len({m["page"] for m in metas if "page" in m}) or 1
-            with store._tx() as db:
-                db.execute(
-                    "INSERT INTO documents VALUES (?,?,?,?,?,?,'committed',NULL)",
-                    (doc_id, source, str(metas[0].get("title", "")), pages, len(metas), time.time()),
-                )
-                bump = getattr(store_module, "_bump", None)
-                if bump is not None:
-                    bump(db)
+            store.manifest.restore(doc_id, source, str(metas[0].get("title", "")), pages, len(metas))
             restored.append(source or doc_id)
-    bm25_chunks = None
-    if hasattr(store, "rebuild_bm25"):
-        import shutil
-
-        # Saved generations are never overwritten, so a corrupt one must go before the rebuild.
-        shutil.rmtree(store.bm25_dir, ignore_errors=True)
-        bm25_chunks = store.rebuild_bm25()
+    # A saved generation may describe another manifest (one set aside as unreadable) or be corrupt: drop them all.
+    store.lexical.discard_saved()
+    bm25_chunks = store.rebuild_bm25()
     return {
         "recovered": recovered,
         "restored": restored,

@@ -3,38 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
-import sqlite3
-import time
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from rag.cli import EXIT_ERROR, EXIT_OK, DataOpt, JsonOpt, KbOpt, _run, _settings, app
-from rag.config import Settings
-
-log = logging.getLogger(__name__)
-
-
-def set_aside_corrupt_manifest(settings: Settings) -> Path | None:
-    """Rename an unreadable manifest (and its WAL files) out of the way; return the new name, if any."""
-    path = settings.kb_dir / "manifest.sqlite"
-    if not path.exists():
-        return None
-    try:
-        with sqlite3.connect(path) as conn:
-            ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-    except sqlite3.DatabaseError:
-        ok = False
-    if ok:
-        return None
-    aside = path.with_name(f"manifest.sqlite.corrupt-{int(time.time())}")
-    path.rename(aside)
-    for extra in ("-wal", "-shm"):
-        Path(str(path) + extra).unlink(missing_ok=True)
-    log.warning("manifest %s was unreadable; moved to %s", path, aside)
-    return aside
 
 
 @app.command()
@@ -49,9 +22,11 @@ def reindex(
     def body() -> int:
         from rag.consistency import check_consistency, repair
         from rag.store import Store
+        from rag.store.layout import Layout
+        from rag.store.manifest import set_aside_if_unreadable
 
         settings = _settings(kb, data_dir)
-        aside = None if check else set_aside_corrupt_manifest(settings)
+        aside = None if check else set_aside_if_unreadable(Layout(settings.index_dir, settings.kb).manifest)
         store = Store(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s)
         try:
             report = {"problems": check_consistency(store)} if check else repair(store)

@@ -54,7 +54,7 @@ from typing import Iterable
 
 import numpy as np
 
-from rag.bm25 import BM25Index, tokenize
+from rag.store.lexical import BM25Index, tokenize
 from rag.retrieve import RETRIEVERS, Filters, RetrievalContext, trace_step
 from rag.types import Chunk, Hit, TraceStep
 

@@ -29,7 +29,7 @@ from ingest.pipeline import IngestOptions, Ingestor
 
 index_dir, models_dir, *files = sys.argv[1:]
 store = Store(index_dir, "crash")
-real_upsert = store._upsert
+real_upsert = store.vectors.upsert
 calls = []
 
 def slow_upsert(chunks, vectors):
@@ -41,7 +41,7 @@ def slow_upsert(chunks, vectors):
         time.sleep(120)
     real_upsert(chunks, vectors)
 
-store._upsert = slow_upsert
+store.vectors.upsert = slow_upsert
 progress = lambda source, stage, frac: stage == "done" and print("DONE", source, flush=True)
 Ingestor(store, LocalEmbedder(Path(models_dir)), IngestOptions(workers=1, chunk_tokens=40, chunk_overlap=0)).ingest(files, progress)
 print("FINISHED", flush=True)

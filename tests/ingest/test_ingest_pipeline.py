@@ -78,7 +78,7 @@ def test_changed_file_replaces_atomically_and_reembeds_only_changed_chunks(store
 
     monkeypatch.setattr(embedder, "embed", counting_embed)
     seen_during_write: list[set[str]] = []
-    real_upsert = store._upsert
+    real_upsert = store.vectors.upsert
 
     def upsert_then_query(chunks, vectors):
         real_upsert(chunks, vectors)
@@ -87,7 +87,7 @@ def test_changed_file_replaces_atomically_and_reembeds_only_changed_chunks(store
             seen_during_write.append({h.chunk.doc_id for h in hits})
         assert not store.bm25_search("NEWVERSION", 5)
 
-    monkeypatch.setattr(store, "_upsert", upsert_then_query)
+    monkeypatch.setattr(store.vectors, "upsert", upsert_then_query)
     second = ingestor.ingest([path]).files[0]
     assert second.status == "replaced" and second.doc_id != old_id
     assert seen_during_write and all(s == {old_id} for s in seen_during_write)

@@ -21,25 +21,21 @@ def freeze(ready: Path) -> None:
 
 def main() -> None:
     data_dir, operation, point, ready = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
-    import rag.bm25 as bm25
+    import rag.store.lexical as bm25
     from rag.store import Store
 
     store = Store(Path(data_dir) / "index", "default")
     if operation == "delete":
         doc = store.resolve("moon.md")
-        inner = store._collection
+        real_delete = store.vectors.delete_document
 
-        class Freezing:
-            def __getattr__(self, name):
-                return getattr(inner, name)
+        def delete_document(doc_id):
+            if point == "before-chroma":
+                freeze(ready)
+            real_delete(doc_id)
+            freeze(ready)  # after-chroma: chunks gone, manifest row not yet
 
-            def delete(self, **kwargs):
-                if point == "before-chroma":
-                    freeze(ready)
-                inner.delete(**kwargs)
-                freeze(ready)  # after-chroma: chunks gone, manifest row not yet
-
-        store._collection = Freezing()
+        store.vectors.delete_document = delete_document
         store.delete(doc.doc_id)
     elif operation == "rebuild-bm25":
         if point == "before-rename":

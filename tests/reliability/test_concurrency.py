@@ -105,7 +105,7 @@ def _check_workers(results: list[dict], store: Store, workers: int, files: int) 
 def test_processes_share_embedded_chroma(tmp_path):
     """3 processes ingest and query one embedded data dir at once: the write lock plus reload keeps it whole.
 
-    Without rag.locking this loses documents and breaks queries ("Error finding id").
+    Without rag.store.locking this loses documents and breaks queries ("Error finding id").
     """
     data_dir = tmp_path / "data"
     results = _run_workers(data_dir, workers=3, files=3)

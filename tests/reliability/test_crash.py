@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Settings
-from rag.bm25 import BM25Index
+from rag.store.lexical import BM25Index
 from rag.consistency import check_consistency, repair
 from rag.store import Store
 from rel_helpers import DOCS

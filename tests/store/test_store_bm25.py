@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.bm25 import matches
+from rag.store.lexical import matches
 from rag.errors import StoreError
 from rag.retrieve import Filters
 from rag.store import Store
@@ -95,9 +95,8 @@ def test_index_follows_add_replace_delete(store):
 def test_pending_document_is_invisible(store):
     # A write interrupted between the Chroma upsert and the commit.
     chunks = chunks_of("half", ["Guanacos are wild camelids."], "half.pdf")
-    with store._tx() as db:
-        db.execute("INSERT INTO documents VALUES ('half','half.pdf','half',1,1,0,'pending',NULL)")
-    store._upsert(chunks, vectors(1))
+    store.manifest.add_pending(Document("half", "half.pdf", "half", 1, 1, 0.0))
+    store.vectors.upsert(chunks, vectors(1))
     assert store.rebuild_bm25() == 5
     assert store.bm25_search("guanacos", 3) == []
     assert store.recover() == ["half"]
@@ -107,7 +106,7 @@ def test_pending_document_is_invisible(store):
 def test_index_persists_and_reloads_without_rebuild(store, tmp_path, monkeypatch):
     store.bm25_search("alpaca", 1)
     other = Store(tmp_path / "index", "kb", client=store.client)
-    monkeypatch.setattr(other, "_rebuild_bm25", lambda: pytest.fail("rebuilt although the saved index is current"))
+    monkeypatch.setattr(other.lexical, "rebuild", lambda: pytest.fail("rebuilt although the saved index is current"))
     assert other.bm25_search("loom", 1)[0].chunk.id == "loom:00000"
     assert [p.name for p in other.bm25_dir.iterdir()] == [f"gen-{other.generation():08d}"]
 
@@ -148,5 +147,5 @@ def test_explicit_rebuild_replaces_a_corrupt_copy(store, tmp_path, monkeypatch):
     (store.bm25_dir / f"gen-{store.generation():08d}" / "chunks.jsonl").write_text("{not json")
     assert store.rebuild_bm25() == 5
     other = Store(tmp_path / "index", "kb", client=store.client)
-    monkeypatch.setattr(other, "_rebuild_bm25", lambda: pytest.fail("the saved index is still corrupt"))
+    monkeypatch.setattr(other.lexical, "rebuild", lambda: pytest.fail("the saved index is still corrupt"))
     assert len(other.bm25_index().ids) == 5

@@ -5,7 +5,7 @@ index is saved in a folder named after the generation it was built at
 (``gen-00000042``), written under a temporary name and renamed into place, so a
 crash leaves either the old complete index or the new complete one. A reader
 whose manifest generation has no folder rebuilds from the committed chunks in
-Chroma: the index can lag behind the manifest but never disagree with it.
+the vector store: the index can lag behind the manifest but never disagree with it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -174,6 +175,60 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+
+class LexicalIndex:
+    """The BM25 index of one knowledge base under ``root``: kept in memory, saved per generation, rebuilt when stale.
+
+    ``committed`` returns the committed chunks and the manifest generation they
+    stand for (read from the vector store), the input of a rebuild.
+    """
+
+    def __init__(self, root: Path, kb: str, committed: Callable[[], tuple[int, list[Chunk]]]) -> None:
+        self.root = root
+        self.kb = kb
+        self._committed = committed
+        self._index: BM25Index | None = None
+        self._lock = threading.RLock()
+
+    def rebuild(self) -> BM25Index:
+        """Build the index from the committed chunks, save it and keep it."""
+        with self._lock:
+            generation, chunks = self._committed()
+            index = BM25Index.build(chunks, generation)
+            try:
+                index.save(self.root)
+            except OSError as exc:
+                log.warning("could not save the BM25 index under %s (%s); it stays in memory", self.root, exc)
+            log.info("rebuilt BM25 index of %r: %d chunks at generation %d", self.kb, len(chunks), generation)
+            self._index = index
+            return index
+
+    def current(self, generation: int) -> BM25Index:
+        """The index at ``generation``: cached, loaded from disk, or rebuilt."""
+        with self._lock:
+            if self._index is not None and self._index.generation == generation:
+                return self._index
+            try:
+                index = self.saved(generation)
+            except Exception as exc:  # a corrupt file: any parse error from json, numpy or bm25s
+                log.warning("BM25 index of %r is unreadable (%s: %s); rebuilding it", self.kb, type(exc).__name__, exc)
+                index = None
+            if index is None:
+                return self.rebuild()
+            self._index = index
+            return index
+
+    def saved(self, generation: int) -> BM25Index | None:
+        """The index saved at ``generation`` (None if there is none; raises if it is unreadable)."""
+        return BM25Index.load(self.root, generation)
+
+    def discard_saved(self) -> None:
+        """Delete every saved generation (saved ones are never overwritten, so a corrupt one must go first)."""
+        with self._lock:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._index = None
 
 
 # ---- Chroma-style where clauses on chunk metadata -------------------------------

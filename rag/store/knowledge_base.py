@@ -1,0 +1,279 @@
+"""The knowledge-base store: the manifest, the vector store and the lexical index of one knowledge base, under one lock.
+
+A document's chunks are written to the vector store while its manifest row is
+``pending``; one manifest transaction then makes it ``committed`` (and retires
+the document it replaces), so a query never sees half a document or a mix of old
+and new. Queries only return chunks of committed documents. Each part lives in
+its own module: :mod:`rag.store.manifest`, :mod:`rag.store.vectors`,
+:mod:`rag.store.lexical`, :mod:`rag.store.locking`; file names in
+:mod:`rag.store.layout`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from rag.errors import ConfigError, StoreError
+from rag.models import same_vector_space
+from rag.store.layout import Layout
+from rag.store.lexical import BM25Index, LexicalIndex, matches
+from rag.store.locking import FileMutex, IndexGuard
+from rag.store.manifest import Manifest
+from rag.store.vectors import VectorStore, reload_embedded
+from rag.types import Chunk, Document, Hit
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """One knowledge base: its documents (:attr:`manifest`), chunks and vectors (:attr:`vectors`) and BM25 index
+    (:attr:`lexical`). Hold :meth:`locked` to use the parts directly."""
+
+    def __init__(
+        self, index_dir: Path, kb: str, chroma_url: str = "", client: Any = None, lock_timeout_s: float = 120.0
+    ) -> None:
+        self.kb = kb
+        self.layout = Layout(Path(index_dir), kb)
+        self.kb_dir = self.layout.kb_dir
+        self.kb_dir.mkdir(parents=True, exist_ok=True)
+        self.chroma_url = chroma_url
+        self.lock_timeout_s = lock_timeout_s
+        self._embedded = not chroma_url and client is None
+        # Writes (and, with the embedded Chroma, reads) hold the guard's lock: see rag.store.locking.
+        # The embedded Chroma is shared by every knowledge base of the data dir, so its lock is too.
+        self.guard = IndexGuard.of(self.layout.lock_dir(shared_embedded=self._embedded))
+        self._writer = FileMutex(self.layout.writer_lock)
+        if self._embedded:
+            self.guard.on_foreign_write(lambda: reload_embedded(self.layout.chroma_dir))
+        # Creating the embedded database is a write too (two first openers race on its tables).
+        with self.guard.hold(lock_timeout_s) if self._embedded else contextlib.nullcontext():
+            self.vectors = VectorStore(kb, self.layout.chroma_dir, chroma_url, client)
+            self._version = self.guard.version
+        self.manifest = Manifest(self.layout.manifest, kb)
+        if not self.manifest.existed and self.vectors.count():
+            log.warning(
+                "knowledge base %r has chunks in Chroma but its manifest %s was missing, so no document is "
+                "visible: run  hoprag reindex --kb %s",
+                kb, self.layout.manifest, kb,
+            )
+        self.lexical = LexicalIndex(self.layout.bm25_dir, kb, self._committed_chunks)
+        self._warned_embedder = False
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client (pass it to another Store to share it)."""
+        return self.vectors.client
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection, reopened first if another process wrote to the embedded index."""
+        self._current()
+        return self.vectors.collection
+
+    def _current(self) -> None:
+        self.guard.refresh(self.lock_timeout_s)
+        if self._version != self.guard.version:
+            self._reopen()
+
+    def _reopen(self) -> None:
+        self.vectors.reopen()
+        self._version = self.guard.version
+
+    @contextmanager
+    def locked(self, write: bool = False) -> Iterator[None]:
+        """Hold the index lock: always for writes, for reads only with the embedded Chroma (see rag.store.locking)."""
+        if not (write or self._embedded):
+            yield
+            return
+        with self.guard.hold(self.lock_timeout_s, write=write):
+            if self._version != self.guard.version:
+                self._reopen()
+            yield
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Exclusive across threads and processes for batch writers (ingest, reindex) of this knowledge base.
+
+        Held while a writer runs, so :meth:`recover` never mistakes another live
+        writer's pending document for a crashed one; the OS drops it when a writer dies.
+        """
+        with self._writer.hold():
+            yield
+
+    # ---- manifest ------------------------------------------------------------
+    def documents(self, include_pending: bool = False) -> list[Document]:
+        """Documents visible to queries (committed), oldest first."""
+        return self.manifest.documents(include_pending)
+
+    def committed_ids(self) -> list[str]:
+        return self.manifest.committed_ids()
+
+    def status(self, doc_id: str) -> str | None:
+        return self.manifest.status(doc_id)
+
+    def by_source(self, source: str) -> list[Document]:
+        return self.manifest.by_source(source)
+
+    def generation(self) -> int:
+        """A counter bumped by every commit and delete (the BM25 index records the one it saw)."""
+        return self.manifest.generation()
+
+    def resolve(self, ref: str) -> Document:
+        """A document by id, id prefix (≥ 6 chars) or source path/name."""
+        docs = self.documents()
+        exact = [d for d in docs if d.doc_id == ref or d.source == ref]
+        matches = exact or [
+            d for d in docs if (len(ref) >= 6 and d.doc_id.startswith(ref)) or Path(d.source).name == ref
+        ]
+        if len(matches) != 1:
+            raise StoreError(
+                f"no document matches {ref!r} in knowledge base {self.kb!r}; run 'hoprag docs' to list them"
+                if not matches
+                else f"{ref!r} matches {len(matches)} documents; use the document id"
+            )
+        return matches[0]
+
+    def embed_model(self) -> str | None:
+        """The embedder id whose vectors this knowledge base holds (None before the first ingest)."""
+        return self.manifest.embed_model()
+
+    def check_embedder(self, model_id: str, record: bool = False) -> None:
+        """Refuse an embedder whose vectors cannot be compared with the stored ones.
+
+        ``record`` (ingest) writes ``model_id`` down when the knowledge base has none
+        or holds no document. The same model on another runtime (float32 vs int8)
+        only warns: its vectors are close (cosine about 0.99), not identical.
+        """
+        stored = self.embed_model()
+        if stored == model_id:
+            return
+        if stored is None or not self.committed_ids():
+            if record:
+                self.manifest.record_embed_model(model_id)
+            return
+        if same_vector_space(stored, model_id):
+            if not self._warned_embedder:
+                self._warned_embedder = True
+                log.warning(
+                    "knowledge base %r was embedded with %s and is used with %s: the same model on another "
+                    "runtime, so retrieval is close but not identical (set HOPRAG_EMBED_BACKEND to match)",
+                    self.kb, stored, model_id,
+                )
+            return
+        raise ConfigError(
+            f"knowledge base {self.kb!r} holds vectors from embedder {stored!r}, but the configured embedder is "
+            f"{model_id!r}: their vectors cannot be compared. Configure the embedder that built it, or ingest "
+            f"into a new knowledge base (--kb NAME)"
+        )
+
+    # ---- writes ----------------------------------------------------------------
+    def add_document(
+        self,
+        doc: Document,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        replaces: Sequence[str] = (),
+    ) -> None:
+        """Write ``chunks`` then make ``doc`` visible (and ``replaces`` invisible) atomically."""
+        with self.locked(write=True):
+            self.manifest.add_pending(doc, replaces)
+            self.vectors.upsert(chunks, vectors)
+            self.manifest.commit(doc.doc_id, replaces)
+            for old in replaces:
+                if old != doc.doc_id:
+                    self._purge(old)
+
+    def delete(self, doc_id: str) -> None:
+        """Hide ``doc_id`` at once, then remove its chunks."""
+        with self.locked(write=True):
+            if not self.manifest.mark_deleting(doc_id):
+                raise StoreError(f"no document {doc_id!r} in knowledge base {self.kb!r}")
+            self._purge(doc_id)
+
+    def recover(self) -> list[str]:
+        """Finish what a crash interrupted: drop pending and deleting documents' chunks."""
+        with self.locked(write=True):
+            in_flight = self.manifest.in_flight_ids()
+            for doc_id in in_flight:
+                self._purge(doc_id)
+            return in_flight
+
+    def _purge(self, doc_id: str) -> None:
+        self.vectors.delete_document(doc_id)
+        self.manifest.remove(doc_id)
+
+    # ---- reads -------------------------------------------------------------------
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """Top-``k`` chunks of committed documents by cosine similarity."""
+        with self.locked(write=False):
+            visible = self.committed_ids()
+            if not visible:
+                return []
+            clause: dict[str, Any] = {"doc_id": {"$in": visible}}
+            if where:
+                clause = {"$and": [clause, where]}
+            self._current()
+            return self.vectors.query(vector, k, clause)
+
+    def chunks(self, doc_id: str | None = None) -> list[Chunk]:
+        """All chunks (of one document, or of every committed document)."""
+        with self.locked(write=False):
+            where = {"doc_id": doc_id} if doc_id else {"doc_id": {"$in": self.committed_ids() or ["-"]}}
+            self._current()
+            return sorted(self.vectors.chunks(where), key=lambda c: (c.doc_id, c.index))
+
+    def count(self) -> int:
+        """Chunks in the vector store, whatever their document's status."""
+        with self.locked(write=False):
+            self._current()
+            return self.vectors.count()
+
+    # ---- BM25 ----------------------------------------------------------------------
+    @property
+    def bm25_dir(self) -> Path:
+        return self.layout.bm25_dir
+
+    def _committed_chunks(self) -> tuple[int, list[Chunk]]:
+        """The committed chunks and the generation they stand for (the input of a BM25 rebuild)."""
+        generation, visible = self.manifest.snapshot()
+        if not visible:
+            return generation, []
+        try:
+            with self.locked(write=False):
+                self._current()
+                return generation, self.vectors.chunks({"doc_id": {"$in": visible}})
+        except Exception as exc:  # chromadb raises several unrelated types
+            raise StoreError(
+                f"cannot rebuild the BM25 index of knowledge base {self.kb!r}: Chroma failed ({exc}); "
+                f"check the Chroma store, then run 'hoprag reindex --kb {self.kb}'"
+            ) from exc
+
+    def rebuild_bm25(self) -> int:
+        """Rebuild the BM25 index from the committed chunks in Chroma; returns the chunk count."""
+        return len(self.lexical.rebuild().chunks)
+
+    def bm25_index(self) -> BM25Index:
+        """The BM25 index at the current generation: cached, loaded from disk, or rebuilt."""
+        return self.lexical.current(self.generation())
+
+    def bm25_search(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """Top-``k`` chunks of committed documents by BM25 score (``origin='bm25'``).
+
+        ``where`` is a Chroma-style metadata clause (as built by ``Filters.where()``).
+        """
+        index = self.bm25_index()
+        visible = set(self.committed_ids())
+        try:
+            found = index.search(query, k, lambda c: c.doc_id in visible and matches(where, c.metadata()))
+        except ValueError as exc:
+            raise StoreError(f"bad BM25 filter {where!r}: {exc}") from exc
+        return [Hit(chunk, score=score, rank=rank, origin="bm25") for rank, (chunk, score) in enumerate(found)]
+
+    def close(self) -> None:
+        self.manifest.close()

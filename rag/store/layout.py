@@ -1,0 +1,64 @@
+"""Where an index keeps its files: every file and folder name of the data layout, in one place.
+
+::
+
+    <index_dir>/chroma/              the embedded Chroma (shared by every knowledge base)
+    <index_dir>/write.lock           the index lock, embedded Chroma (rag.store.locking)
+    <index_dir>/write.gen            the token of the last write, embedded Chroma
+    <index_dir>/embed-cache.sqlite   vectors by chunk text hash, shared by knowledge bases (ingest)
+    <index_dir>/<kb>/manifest.sqlite the documents of one knowledge base (rag.store.manifest)
+    <index_dir>/<kb>/bm25/gen-N/     its BM25 index at generation N (rag.store.lexical)
+    <index_dir>/<kb>/ingest.lock     held by a batch writer (ingest, reindex) for its whole run
+    <index_dir>/<kb>/write.lock      the index lock and token when Chroma is a server
+    <index_dir>/<kb>/write.gen
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST_FILE = "manifest.sqlite"
+BM25_DIR = "bm25"
+CHROMA_DIR = "chroma"
+EMBED_CACHE_FILE = "embed-cache.sqlite"
+WRITE_LOCK_FILE = "write.lock"
+GENERATION_FILE = "write.gen"
+WRITER_LOCK_FILE = "ingest.lock"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of knowledge base ``kb`` under ``index_dir``."""
+
+    index_dir: Path
+    kb: str
+
+    @property
+    def kb_dir(self) -> Path:
+        return Path(self.index_dir) / self.kb
+
+    @property
+    def manifest(self) -> Path:
+        return self.kb_dir / MANIFEST_FILE
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.kb_dir / BM25_DIR
+
+    @property
+    def chroma_dir(self) -> Path:
+        return Path(self.index_dir) / CHROMA_DIR
+
+    @property
+    def embed_cache(self) -> Path:
+        return Path(self.index_dir) / EMBED_CACHE_FILE
+
+    @property
+    def writer_lock(self) -> Path:
+        return self.kb_dir / WRITER_LOCK_FILE
+
+    def lock_dir(self, shared_embedded: bool) -> Path:
+        """Where the index lock lives: the embedded Chroma is one per index, so its lock is too."""
+        return Path(self.index_dir) if shared_embedded else self.kb_dir
+
