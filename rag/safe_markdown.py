@@ -1,0 +1,193 @@
+"""Untrusted text as safe HTML for the UI: answers as Markdown, passages with their evidence marked.
+
+Model output is untrusted (a passage can steer the model), so an answer is
+rendered with markdown-it-py with raw HTML off, then sanitised by nh3 with an
+allow-list: lists, code, tables and emphasis render; ``<script>``, event
+handlers and styles are gone; links keep only absolute http(s) URLs; images
+become their alt text (a remote image would be fetched on display, which can
+leak what the model was steered to put in its URL).
+
+Everything returned here is one line of HTML inside a ``<div>``, so a Markdown
+renderer that receives it (``st.markdown(..., unsafe_allow_html=True)``) sees
+one raw HTML block and interprets none of the text inside it again.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from rag.extras import require
+
+UNSUPPORTED_TITLE = "not supported by the sources"
+UNSUPPORTED_STYLE = "opacity:0.7;text-decoration:underline wavy #d97706;text-underline-offset:3px"
+UNSUPPORTED_MARK = "⚠"  # shown before each unsupported sentence (also for readers who never hover)
+MARK_STYLE = "background-color:rgba(255,214,0,0.45);color:inherit;padding:0 1px;border-radius:2px"
+
+TAGS = frozenset(
+    {
+        "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s", "code", "pre",
+        "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a",
+    }
+)
+ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
+URL_SCHEMES = frozenset({"http", "https"})
+# Private-use characters bracket unsupported sentences between rendering and sanitising.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+# Markdown block syntax at a line start that a marker must not precede (it would stop being syntax).
+_BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+|#{1,6}[ \t]+|>[ \t]?|\|[ \t]*)")
+_TAG_OR_TEXT = re.compile(r"(<[^>]*>)")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    markdown_it = require("markdown_it", "ui")
+    md = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+
+    def image_as_text(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+        alt = self.renderInlineAsText(tokens[idx].children or [], options, env)
+        return html.escape(f"[image: {alt}]" if alt else "[image]", quote=False)
+
+    md.add_render_rule("image", image_as_text)
+    return md
+
+
+@lru_cache(maxsize=1)
+def _cleaner() -> Any:
+    nh3 = require("nh3", "ui")
+    return nh3.Cleaner(
+        tags=set(TAGS),
+        clean_content_tags={"script", "style"},
+        attributes={k: set(v) for k, v in ATTRIBUTES.items()},
+        attribute_filter=_keep_attribute,
+        url_schemes=set(URL_SCHEMES),
+        url_relative="deny",
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+        filter_style_properties={"text-align"},
+        strip_comments=True,
+    )
+
+
+def _keep_attribute(tag: str, attr: str, value: str) -> str | None:
+    if attr == "href":
+        return value if value.lower().startswith(("http://", "https://")) else None
+    return value
+
+
+def sanitize(fragment: str) -> str:
+    """Keep only the allow-listed tags and attributes of an HTML fragment; links only to http(s) URLs."""
+    return _cleaner().clean(fragment)
+
+
+def one_block(fragment: str, css_class: str = "hoprag-md") -> str:
+    """Wrap HTML as one single-line ``<div>`` (newlines become character references, same rendering)."""
+    return f'<div class="{css_class}">' + fragment.replace("\r", "").replace("\n", "&#10;") + "</div>"
+
+
+def markdown_html(text: str, unsupported: Iterable[tuple[int, int]] = ()) -> str:
+    """Render untrusted Markdown ``text`` as safe, single-block HTML.
+
+    ``unsupported`` are (start, end) character ranges of ``text`` (answer
+    sentences the sources do not support): their words are wrapped in a
+    muted, wavy-underlined span titled "not supported by the sources" with a
+    ⚠ before each sentence.
+    """
+    text = text.replace(_OPEN, "").replace(_CLOSE, "")
+    ranges = _clip(unsupported, len(text))
+    source = _bracket(text, ranges) if ranges else text
+    rendered = sanitize(_parser().render(source))
+    if ranges:
+        rendered = _wrap_marked(rendered)
+    return one_block(rendered)
+
+
+def passage_html(text: str, spans: Iterable[Any] = ()) -> str:
+    """A passage as literal text (HTML-escaped) with its evidence ``spans`` (objects with start/end) in ``<mark>``."""
+    ranges = _clip(((s.start, s.end) for s in spans), len(text))
+    out: list[str] = []
+    pos = 0
+    for start, end in ranges:
+        out.append(_escape_text(text[pos:start]))
+        out.append(f'<mark style="{MARK_STYLE}">{_escape_text(text[start:end])}</mark>')
+        pos = end
+    out.append(_escape_text(text[pos:]))
+    return one_block("".join(out), "hoprag-passage")
+
+
+def escape_html_text(text: str) -> str:
+    """Plain text as HTML: escaped, line breaks kept (as <br>), no Markdown or LaTeX meaning left."""
+    return _escape_text(text)
+
+
+# ---- internals -------------------------------------------------------------------------------
+def _escape_text(text: str) -> str:
+    # $ and : would start LaTeX or emoji/colour shortcodes in a Markdown renderer that saw the text.
+    escaped = html.escape(text, quote=True).replace("$", "&#36;").replace(":", "&#58;")
+    return escaped.replace("\r", "").replace("\n", "<br>")
+
+
+def _clip(ranges: Iterable[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """Ranges within [0, length], sorted, empty ones dropped, overlaps merged."""
+    spans = sorted((max(0, int(s)), min(length, int(e))) for s, e in ranges)
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _bracket(text: str, ranges: list[tuple[int, int]]) -> str:
+    """Insert the private-use markers around each range, after any list/heading/quote syntax at a line start."""
+    out: list[str] = []
+    pos = 0
+    for start, end in ranges:
+        line_start = text.rfind("\n", 0, start) + 1
+        if not text[line_start:start].strip():
+            prefix = _BLOCK_PREFIX.match(text, line_start)
+            while prefix and prefix.end() > line_start and prefix.end() <= end:
+                start = max(start, prefix.end())
+                line_start = prefix.end()
+                prefix = _BLOCK_PREFIX.match(text, line_start)
+        # the closing marker goes after the sentence's last visible character
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        out.append(text[pos:start])
+        out.append(_OPEN + text[start:end] + _CLOSE)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _wrap_marked(rendered: str) -> str:
+    """Replace the markers by spans around each text run between them (never across tags, so nesting stays valid)."""
+    out: list[str] = []
+    inside = False
+    for part in _TAG_OR_TEXT.split(rendered):
+        if not part:
+            continue
+        if part.startswith("<"):
+            out.append(part)
+            continue
+        for piece in re.split(f"([{_OPEN}{_CLOSE}])", part):
+            if piece == _OPEN:
+                inside = True
+                out.append(f'<span class="hoprag-unsupported" title="{UNSUPPORTED_TITLE}">{UNSUPPORTED_MARK} </span>')
+            elif piece == _CLOSE:
+                inside = False
+            elif piece:
+                if inside and piece.strip():
+                    out.append(
+                        f'<span class="hoprag-unsupported" title="{UNSUPPORTED_TITLE}" '
+                        f'style="{UNSUPPORTED_STYLE}">{piece}</span>'
+                    )
+                else:
+                    out.append(piece)
+    return "".join(out)
