@@ -16,6 +16,8 @@ REQUIRED: dict[str, frozenset[str]] = {
     "rerank_listwise": frozenset({"count", "passages", "query"}),
     "rerank_first": frozenset({"passages", "query"}),
     "rerank_icr": frozenset({"passages", "query"}),
+    "evidence_attention": frozenset({"passages", "question"}),
+    "evidence_yesno": frozenset({"question", "title", "sentence"}),
 }
 
 
