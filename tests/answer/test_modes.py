@@ -14,6 +14,8 @@ class NoEngine:
     """An engine that must not be called (extractive answers and abstentions use no LLM)."""
 
     name = "none"
+    takes_messages = False
+    default_max_tokens = 96
 
     def stream(self, prompt, **kwargs):
         raise AssertionError("the LLM was called")

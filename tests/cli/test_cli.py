@@ -35,7 +35,8 @@ class _CannedEngine:
     """Answers instantly; the real model is exercised by the subprocess ask test."""
 
     name = "canned"
-    capabilities = frozenset({"text"})
+    takes_messages = False
+    default_max_tokens = 96
 
     def stream(self, prompt, **kwargs):
         yield "Sea otters crack shells with stones [1]."
@@ -195,3 +196,25 @@ def test_ask_json_end_to_end_subprocess(tmp_path, embedder):
     empty = subprocess.run([*HOPRAG, "delete", "nothing-here", "--json"], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert empty.returncode == EXIT_ERROR and empty.stderr.startswith("error:")
+
+
+def test_ask_answer_mode_and_max_tokens(run, monkeypatch, embedder):
+    from fakes import ScriptedEngine
+
+    run("ingest", str(KB_DOCS))
+    quoted = run("ask", OTTER_QUESTION, "--answer-mode", "extractive")
+    assert quoted.exit_code == EXIT_OK
+    assert quoted.stdout.startswith("\u201c") and "stones as tools" in quoted.stdout
+    assert "    > " in quoted.stdout  # the evidence sentence under its source
+    data = json.loads(run("ask", OTTER_QUESTION, "--answer-mode", "extractive", "--json").stdout)
+    assert data["mode"] == "extractive" and data["citations"][0]["highlights"]
+    engine = ScriptedEngine(default="Sea otters use stones to crack shells [1]. Nemo taught them in 1870.")
+    monkeypatch.setattr(rag.cli, "_open", lambda settings: RAG(settings, embedder=embedder, engine=engine))
+    grounded = run("ask", OTTER_QUESTION, "--answer-mode", "grounded", "--max-tokens", "7")
+    assert grounded.exit_code == EXIT_OK and engine.calls[-1]["max_tokens"] == 7
+    assert grounded.stdout.startswith("Sea otters use stones to crack shells [1].")
+    assert "(left out, no passage supports it: Nemo taught them in 1870.)" in grounded.stdout
+    run("ask", OTTER_QUESTION, "--answer-mode", "generative")
+    assert engine.calls[-1]["max_tokens"] == ScriptedEngine.default_max_tokens  # 0 = the engine's default
+    bad = run("ask", OTTER_QUESTION, "--answer-mode", "poetic")
+    assert bad.exit_code == EXIT_ERROR and "answer_mode" in bad.stderr and "grounded" in bad.stderr
