@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -50,7 +51,7 @@ class Store:
         self.guard = IndexGuard.of(self.layout.lock_dir(shared_embedded=self._embedded))
         self._writer = FileMutex(self.layout.writer_lock)
         if self._embedded:
-            self.guard.on_foreign_write(lambda: reload_embedded(self.layout.chroma_dir))
+            self.guard.on_foreign_write(partial(reload_embedded, self.layout.chroma_dir))
         # Creating the embedded database is a write too (two first openers race on its tables).
         with self.guard.hold(lock_timeout_s) if self._embedded else contextlib.nullcontext():
             self.vectors = VectorStore(kb, self.layout.chroma_dir, chroma_url, client)
