@@ -1,4 +1,4 @@
-"""CLI command modules: each module here adds its commands to ``rag.cli`` apps on import.
+"""CLI command modules: each module here adds its commands to the apps of :mod:`rag.commands.common` on import.
 
 Keeping one concern per module (eval retrieval, bench ingest, serve, ...) lets
 each feature own its command without touching the others.

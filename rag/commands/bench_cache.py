@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from rag.cli import EXIT_ERROR, EXIT_OK, _run, bench_app
+from rag.commands.common import EXIT_ERROR, EXIT_OK, bench_app, run
 from rag.config import Settings
 from rag.errors import EngineError, IngestError
 
@@ -209,4 +209,4 @@ def bench_cache(
             )
         return EXIT_OK if result["answers_identical"] else EXIT_ERROR
 
-    _run(body)
+    run(body)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from rag.cli import EXIT_ERROR, EXIT_OK, JsonOpt, _run, _settings, bench_app
+from rag.commands.common import EXIT_ERROR, EXIT_OK, JsonOpt, bench_app, load_settings, run
 
 
 @bench_app.command("ingest")
@@ -27,7 +27,7 @@ def bench_ingest(
         data_dir = tempfile.mkdtemp(prefix="hoprag-bench-ingest-")
         try:
             # A fresh data dir: empty knowledge base and empty embedding cache.
-            with RAG(_settings("bench", data_dir)) as rag:
+            with RAG(load_settings("bench", data_dir)) as rag:
                 rag.embedder.embed(["warm up"])  # load the model outside the timed part
                 t0 = time.perf_counter()
                 cold = rag.ingest(files)
@@ -63,4 +63,4 @@ def bench_ingest(
                 typer.echo(f"failed: {line}")
         return EXIT_OK if cold.ok else EXIT_ERROR
 
-    _run(body)
+    run(body)

@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import typer
 
-from rag.cli import EXIT_ERROR, EXIT_OK, DataOpt, JsonOpt, KbOpt, _run, _settings, bench_app
+from rag.commands import common
+from rag.commands.common import EXIT_ERROR, EXIT_OK, DataOpt, JsonOpt, KbOpt, bench_app, load_settings, run
 
 QUESTIONS = (
     "How do I add documents to a knowledge base?",
@@ -192,10 +193,9 @@ def load(
     """Concurrent ask() load through the Python API and `hoprag serve`: throughput, p50/p95, errors."""
 
     def body() -> int:
-        from rag.cli import _open
         from rag.sample import ensure_sample
 
-        with _open(_settings(kb, data_dir)) as rag:
+        with common.open_rag(load_settings(kb, data_dir)) as rag:
             ensure_sample(rag)
             result = bench(rag, concurrency=concurrency, seconds=seconds, max_new_tokens=max_new_tokens,
                            server=server, url=url)
@@ -216,4 +216,4 @@ def load(
         failed = any(result[p] and result[p]["errors"] for p in ("api", "server"))
         return EXIT_ERROR if failed else EXIT_OK
 
-    _run(body)
+    run(body)

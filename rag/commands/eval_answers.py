@@ -9,8 +9,7 @@ from typing import Optional
 
 import typer
 
-from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
-from rag.commands.eval_retrieval import progress_bar, split_names
+from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, eval_app, load_settings, progress_bar, run, split_names
 from rag.config import ANSWER_MODES, ORDERS, RERANKERS, STRATEGIES
 
 
@@ -46,7 +45,7 @@ def eval_answers(
         from rag.eval.answers import evaluate_chat, evaluate_config, evaluate_oracle, plot_configs
         from rag.eval.dataset import eval_kb, load_dataset, without_gold
 
-        settings = _settings(None, data_dir)
+        settings = load_settings(None, data_dir)
         strategies = split_names(strategy, STRATEGIES, "--strategy") if strategy else [settings.strategy]
         rerankers = split_names(reranker, RERANKERS, "--reranker") if reranker else [settings.reranker]
         orders = split_names(order, ORDERS, "--order") if order else [settings.order]
@@ -96,4 +95,4 @@ def eval_answers(
                 typer.echo(f"{name:36} " + " ".join(f"{row.get(c, 0.0):12.3f}" for c in cols))
         return EXIT_OK
 
-    _run(body)
+    run(body)

@@ -8,8 +8,7 @@ from typing import Optional
 
 import typer
 
-from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
-from rag.commands.eval_retrieval import progress_bar, split_names
+from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, eval_app, load_settings, progress_bar, run, split_names
 from rag.config import STRATEGIES
 
 TOP_K = 5
@@ -42,7 +41,7 @@ def eval_evidence(
         from rag.eval.evidence import eval_items, evaluate_evidence, load_eval_dataset, open_eval_kb
         from rag.evidence import ScorerContext, make_scorer, scorer_names
 
-        settings = _settings(None, data_dir)
+        settings = load_settings(None, data_dir)
         names = split_names(scorer, scorer_names(), "--scorer") if scorer else [settings.evidence_scorer]
         strategy_name = split_names(strategy, STRATEGIES, "--strategy")[0] if strategy else settings.strategy
         ds = load_eval_dataset(dataset, documents, limit)
@@ -67,4 +66,4 @@ def eval_evidence(
             typer.echo("retrieval: " + ", ".join(f"{k} {v:.3f}" for k, v in extra.items()))
         return EXIT_OK
 
-    _run(body)
+    run(body)

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
+from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, eval_app, load_settings, run, split_names
 
 
 @eval_app.command("rerank")
@@ -36,7 +36,6 @@ def eval_rerank(
     """Rerank each question's candidates and print nDCG@10, recall@5, all-found@5 before/after and latency."""
 
     def body() -> int:
-        from rag.commands.eval_retrieval import split_names
         from rag.config import RERANKERS
         from rag.eval.dataset import eval_kb, load_dataset
         from rag.eval.rerank import evaluate_rerankers
@@ -45,7 +44,7 @@ def eval_rerank(
 
         names = split_names(reranker, RERANKERS, "--reranker")
         layer_specs = [x.strip() for x in icr_layers.split(",") if x.strip()] if icr_layers else [None]
-        settings = _settings(
+        settings = load_settings(
             None, data_dir, reranker=names[0], rerank_candidates=candidates, strategy=strategy,
             rerank_with_scores=with_scores, rerank_window=window, rerank_step=step, rerank_passage_chars=passage_chars,
             rerank_icr_layers=layer_specs[0],
@@ -81,4 +80,4 @@ def eval_rerank(
                 )
         return EXIT_OK
 
-    _run(body)
+    run(body)

@@ -3,55 +3,23 @@
 from __future__ import annotations
 
 import json
-import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import typer
 
-from rag.cli import EXIT_OK, DataOpt, JsonOpt, _run, _settings, eval_app
+from rag.commands.common import (
+    EXIT_OK,
+    DataOpt,
+    JsonOpt,
+    eval_app,
+    load_settings,
+    progress_bar,
+    run,
+    split_ks,
+    split_names,
+)
 from rag.config import STRATEGIES
-from rag.errors import ConfigError
-
-
-def split_names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
-    """A comma-separated list of names, each checked against ``allowed``."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise ConfigError(f"{what} {text!r} is not allowed; choose from: {', '.join(allowed)} (comma-separated)")
-    return list(dict.fromkeys(names))
-
-
-def split_ks(text: str) -> list[int]:
-    try:
-        ks = sorted({int(x) for x in text.split(",") if x.strip()})
-    except ValueError as exc:
-        raise ConfigError(f"--k {text!r} must be comma-separated whole numbers, e.g. 2,5,10") from exc
-    if not ks or ks[0] < 1:
-        raise ConfigError(f"--k {text!r} must list whole numbers of at least 1, e.g. 2,5,10")
-    return ks
-
-
-@contextmanager
-def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A tqdm bar on stderr per named run: ``progress(name, done, total)``."""
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def update(name: str, done: int, total: int) -> None:
-        bar = bars.get(name)
-        if bar is None:
-            bar = bars[name] = tqdm(total=total, desc=name, unit="q", file=sys.stderr, leave=False, disable=None)
-        bar.update(done - bar.n)
-
-    try:
-        yield update
-    finally:
-        for bar in bars.values():
-            bar.close()
 
 
 @eval_app.command("retrieval")
@@ -81,7 +49,7 @@ def eval_retrieval(
         ks = split_ks(k)
         ds = load_dataset(dataset, limit=limit)
         to_passages = PackedIndex(pack_passages(ds.passages, pack)).passage_ids if pack > 1 else None
-        with eval_kb(ds, _settings(None, data_dir), pack=pack) as rag, progress_bar() as progress:
+        with eval_kb(ds, load_settings(None, data_dir), pack=pack) as rag, progress_bar() as progress:
             stats = kb_stats(rag)
             results = evaluate_retrieval(rag, ds, names, ks, progress=progress, to_passages=to_passages)
         kb = {key: stats[key] for key in ("pack", "documents", "chunks", "embedded_tokens", "segmenter",
@@ -99,4 +67,4 @@ def eval_retrieval(
                 typer.echo(f"{name:10} " + " ".join(f"{row[c]:12.3f}" for c in cols))
         return EXIT_OK
 
-    _run(body)
+    run(body)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rag.cli import EXIT_ERROR, EXIT_OK, DataOpt, JsonOpt, KbOpt, _run, _settings, app
+from rag.commands.common import EXIT_ERROR, EXIT_OK, DataOpt, JsonOpt, KbOpt, app, load_settings, run
 
 
 @app.command()
@@ -25,7 +25,7 @@ def reindex(
         from rag.store.layout import Layout
         from rag.store.manifest import set_aside_if_unreadable
 
-        settings = _settings(kb, data_dir)
+        settings = load_settings(kb, data_dir)
         aside = None if check else set_aside_if_unreadable(Layout(settings.index_dir, settings.kb).manifest)
         store = Store(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s)
         try:
@@ -49,4 +49,4 @@ def reindex(
                 typer.echo(f"knowledge base {settings.kb!r} is consistent")
         return EXIT_ERROR if report["problems"] else EXIT_OK
 
-    _run(body)
+    run(body)

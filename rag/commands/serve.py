@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from rag.cli import EXIT_ERROR, EXIT_OK, DataOpt, KbOpt, _run, _settings, app
+from rag.commands import common
+from rag.commands.common import EXIT_ERROR, EXIT_OK, DataOpt, KbOpt, app, load_settings, run
 
 
 def _loopback(host: str) -> bool:
@@ -26,34 +27,41 @@ def serve(
     api_key: Optional[str] = typer.Option(
         None, "--api-key", help="Require 'Authorization: Bearer KEY' (default: setting api_key / HOPRAG_API_KEY)."
     ),
-    model: Optional[str] = typer.Option(None, "--model", help="Model id clients use (default: hoprag-KB)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Another model id for the default knowledge base (every KB is also hoprag-KB)."
+    ),
+    max_upload_mb: Optional[float] = typer.Option(
+        None, "--max-upload-mb", min=0.001, help="Largest upload request in MB (default: 4 files of max_file_mb)."
+    ),
     preload: bool = typer.Option(False, "--preload", help="Load the embedder and LLM before accepting requests."),
     kb: Optional[str] = KbOpt,
     data_dir: Optional[str] = DataOpt,
 ) -> None:
-    """Serve an OpenAI-compatible API (/v1/chat/completions, /v1/models) over a knowledge base."""
+    """Serve the HTTP API: OpenAI-compatible chat (every knowledge base is a model) and REST (docs at /docs).
+
+    With --kb NAME only that knowledge base is served.
+    """
 
     def body() -> int:
-        from rag.cli import _open
         from rag.extras import require
 
         uvicorn = require("uvicorn", "api")
         from rag.server import create_app
 
-        settings = _settings(kb, data_dir, api_key=api_key)
+        settings = load_settings(kb, data_dir, api_key=api_key)
         if not _loopback(host) and not settings.api_key:
             typer.echo(
                 f"warning: serving on {host} without an API key: anyone who can reach this port can read your "
                 "documents; set --api-key or HOPRAG_API_KEY",
                 err=True,
             )
-        with _open(settings) as rag:
+        with common.open_rag(settings) as rag:
             if preload:
                 rag.embedder, rag.engine  # noqa: B018 - loading is the point
-            server_app = create_app(rag, model=model)
-            model_id = model or f"hoprag-{settings.kb}"
-            typer.echo(f"serving knowledge base {settings.kb!r} at http://{host}:{port}/v1 as model {model_id!r}",
-                       err=True)
+            server_app = create_app(rag, model=model, only_kb=kb, max_upload_mb=max_upload_mb)
+            what = f"knowledge base {settings.kb!r} as model 'hoprag-{settings.kb}'" if kb else (
+                f"every knowledge base of {settings.data_dir} (models hoprag-KB)")
+            typer.echo(f"serving {what} at http://{host}:{port}/v1 (API docs: http://{host}:{port}/docs)", err=True)
             config = uvicorn.Config(server_app, host=host, port=port, log_level="warning")
             server = uvicorn.Server(config)
             try:
@@ -67,4 +75,4 @@ def serve(
                 return EXIT_ERROR
             return EXIT_OK if server.started else EXIT_ERROR
 
-    _run(body)
+    run(body)

@@ -21,9 +21,9 @@ from kb_fixture import KB_DOCS, OTTER_QUESTION, build_kb
 from servers import free_port
 from typer.testing import CliRunner
 
-import rag.cli
 from rag import RAG
 from rag.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from rag.commands import common
 from rag.types import Usage
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def run(monkeypatch, tmp_path, embedder):
     monkeypatch.chdir(tmp_path)  # no stray hoprag.toml
     for key in [k for k in os.environ if k.startswith("HOPRAG_")]:
         monkeypatch.delenv(key)
-    monkeypatch.setattr(rag.cli, "_open", lambda settings: RAG(settings, embedder=embedder, engine=_CannedEngine()))
+    monkeypatch.setattr(common, "open_rag", lambda settings: RAG(settings, embedder=embedder, engine=_CannedEngine()))
     data = str(tmp_path / "data")
 
     def invoke(*args: str):
@@ -209,7 +209,7 @@ def test_ask_answer_mode_and_max_tokens(run, monkeypatch, embedder):
     data = json.loads(run("ask", OTTER_QUESTION, "--answer-mode", "extractive", "--json").stdout)
     assert data["mode"] == "extractive" and data["citations"][0]["highlights"]
     engine = ScriptedEngine(default="Sea otters use stones to crack shells [1]. Nemo taught them in 1870.")
-    monkeypatch.setattr(rag.cli, "_open", lambda settings: RAG(settings, embedder=embedder, engine=engine))
+    monkeypatch.setattr(common, "open_rag", lambda settings: RAG(settings, embedder=embedder, engine=engine))
     grounded = run("ask", OTTER_QUESTION, "--answer-mode", "grounded", "--max-tokens", "7")
     assert grounded.exit_code == EXIT_OK and engine.calls[-1]["max_tokens"] == 7
     assert grounded.stdout.startswith("Sea otters use stones to crack shells [1].")

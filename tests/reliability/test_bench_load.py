@@ -7,6 +7,7 @@ import json
 from typer.testing import CliRunner
 
 import rag.cli
+from rag.commands import common
 from rag.commands.bench_load import run_load, summarize
 from rel_helpers import DOCS, FakeEngine
 
@@ -14,7 +15,7 @@ from rel_helpers import DOCS, FakeEngine
 def test_bench_load_cli_api_and_server(make_rag, monkeypatch):
     kb = make_rag(engine=FakeEngine("Paris [1]."))
     assert kb.ingest([(n, t.encode()) for n, t in DOCS.items()]).ok
-    monkeypatch.setattr(rag.cli, "_open", lambda settings: kb)
+    monkeypatch.setattr(common, "open_rag", lambda settings: kb)
     res = CliRunner().invoke(rag.cli.app, ["bench", "load", "--json", "--concurrency", "3", "--seconds", "1.5"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output.strip().splitlines()[-1])
