@@ -1,9 +1,9 @@
 """``embedding``: cosine similarity between the question and each sentence (the query embedder, MiniLM by default).
 
-A sentence is embedded with its passage's title in front (``Title: sentence``),
-as chunks are: a sentence that says "He was born in 1901." is about the
-passage's subject. Vectors are cached per text, so a passage seen again (a
-follow-up question, the next turn) costs nothing.
+A sentence is embedded alone, on one line (with the passage title in front it
+did no better on MuSiQue and worse on the Octave manual, where the title is the
+document's). Vectors are cached per text, so a passage seen again (a follow-up
+question, the next turn) costs nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ CACHE_ITEMS = 50_000
 
 
 def sentence_text(sentence: Sentence, hit: Hit) -> str:
-    """What is embedded for a sentence: the passage title, then the sentence on one line."""
-    text = " ".join(sentence.text.split())
-    title = " ".join(hit.chunk.title.split())
-    return f"{title}: {text}" if title else text
+    """What is embedded for a sentence: its text on one line."""
+    return " ".join(sentence.text.split())
 
 
 class VectorCache:

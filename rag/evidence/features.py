@@ -30,12 +30,19 @@ from rag.types import Hit
 
 FEATURES = (
     "cos",
+    "cos_resid",
+    "beyond_hop1",
     "cos_rel",
+    "cos_rank",
     "cos_neighbour",
+    "cos_next",
     "cos_passage",
     "bm25",
     "bm25_rel",
+    "bm25_rank",
     "bm25_neighbour",
+    "bm25_next",
+    "term_before_match",
     "overlap",
     "novelty",
     "type_match",
@@ -46,6 +53,7 @@ FEATURES = (
     "names_other",
     "passage_rank",
     "first_sentence",
+    "defines_bridge",
     "position",
     "log_chars",
     "code_like",
@@ -105,6 +113,39 @@ def _has_kind(kind: str, text: str, question_lower: str) -> bool:
     return False
 
 
+def first_hop(question: str, hits: Sequence[Hit]) -> int | None:
+    """The passage a multi-hop question starts from: the one whose title the question names most fully.
+
+    None when no title shares at least half of its words with the question (no
+    named first hop, e.g. a PDF whose chunks share the document's title but it
+    is not named, or a single-hop question).
+    """
+    q_words = set(words(question))
+    best, best_share = None, 0.0
+    for i, h in enumerate(hits):
+        tw = set(words(re.sub(r"\s*\(.*\)$", "", h.chunk.title)))
+        share = len(tw & q_words) / len(tw) if tw else 0.0
+        if share > best_share:
+            best, best_share = i, share
+    return best if best_share >= 0.5 else None
+
+
+def residual_question(question: str, hits: Sequence[Hit]) -> str:
+    """The question without the words of its first hop's title: what is asked *about* the bridge.
+
+    "Who was the first president of the association which published Journal of
+    Psychotherapy Integration?" becomes "Who was the first president of the
+    association which published of": closer to the sentence that answers it in
+    the second passage ("G. Stanley Hall was its first president").
+    """
+    hop = first_hop(question, hits)
+    if hop is None:
+        return question
+    covered = set(words(hits[hop].chunk.title))
+    kept = [w for w in question.split() if not set(words(w)) & covered]
+    return " ".join(kept) if len(kept) >= 2 else question
+
+
 def _neighbour_max(values: np.ndarray, sentences: Sequence[Sentence]) -> np.ndarray:
     out = np.zeros_like(values)
     for i, s in enumerate(sentences):
@@ -114,6 +155,23 @@ def _neighbour_max(values: np.ndarray, sentences: Sequence[Sentence]) -> np.ndar
                 best = max(best, float(values[j]))
         out[i] = best
     return out
+
+
+def _next(values: np.ndarray, sentences: Sequence[Sentence]) -> np.ndarray:
+    """The value of the following sentence of the same passage (0 for a passage's last sentence)."""
+    out = np.zeros_like(values)
+    for i, s in enumerate(sentences[:-1]):
+        if sentences[i + 1].hit == s.hit:
+            out[i] = values[i + 1]
+    return out
+
+
+def _rank(values: np.ndarray) -> np.ndarray:
+    """1 / (1 + rank) of each value among all (rank 0 is the largest; ties share the better rank)."""
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    return 1.0 / (1.0 + ranks)
 
 
 def _rel(values: np.ndarray) -> np.ndarray:
@@ -131,9 +189,17 @@ def _norm(values: np.ndarray) -> np.ndarray:
 
 
 def sentence_features(
-    question: str, sentences: Sequence[Sentence], hits: Sequence[Hit], cos: np.ndarray, bm25: np.ndarray
+    question: str,
+    sentences: Sequence[Sentence],
+    hits: Sequence[Hit],
+    cos: np.ndarray,
+    bm25: np.ndarray,
+    cos_resid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The feature matrix (sentences x :data:`FEATURES`) given the cosine and BM25 scores of the sentences."""
+    """The feature matrix (sentences x :data:`FEATURES`) given the sentences' cosine and BM25 scores.
+
+    ``cos_resid`` is the cosine with :func:`residual_question` (default: ``cos``).
+    """
     n = len(sentences)
     X = np.zeros((n, len(FEATURES)), dtype=np.float32)
     if not n:
@@ -159,11 +225,19 @@ def sentence_features(
     cos = np.asarray(cos, dtype=np.float32)
     bm25n = _norm(np.asarray(bm25, dtype=np.float32))
     X[:, col["cos"]] = cos
+    X[:, col["cos_resid"]] = cos if cos_resid is None else np.asarray(cos_resid, dtype=np.float32)
+    hop = first_hop(question, hits)
+    if hop is not None:
+        X[:, col["beyond_hop1"]] = [float(s.hit != hop) for s in sentences]
     X[:, col["cos_rel"]] = _rel(cos)
+    X[:, col["cos_rank"]] = _rank(cos)
     X[:, col["cos_neighbour"]] = _neighbour_max(cos, sentences)
+    X[:, col["cos_next"]] = _next(cos, sentences)
     X[:, col["bm25"]] = bm25n
     X[:, col["bm25_rel"]] = bm25n - 1.0
+    X[:, col["bm25_rank"]] = _rank(bm25n)
     X[:, col["bm25_neighbour"]] = _neighbour_max(bm25n, sentences)
+    X[:, col["bm25_next"]] = _next(bm25n, sentences)
     passage_best: dict[int, float] = {}
     for s, c in zip(sentences, cos):
         passage_best[s.hit] = max(passage_best.get(s.hit, -1.0), float(c))
@@ -194,4 +268,8 @@ def sentence_features(
         X[i, col["position"]] = pos / max(counts[s.hit] - 1, 1)
         X[i, col["log_chars"]] = math.log1p(len(text)) / math.log1p(400)
         X[i, col["code_like"]] = float(bool(_CODE.search(text)))
+        # A term or usage line (an option, a function call) right above the sentence that matches the question.
+        X[i, col["term_before_match"]] = X[i, col["code_like"]] * max(X[i, col["cos_next"]], 0.0) * (kind == "code")
+        # The first sentence of a passage another passage points to: "Kassel is a city on the Fulda River."
+        X[i, col["defines_bridge"]] = X[i, col["first_sentence"]] * named_by_other[s.hit]
     return X
