@@ -1,8 +1,16 @@
-"""Prompt building and citation handling for answers.
+"""Prompt building, document-text hygiene and citation handling for answers.
 
 Layout for prefix reuse: the static instructions come first, then the passages
 in a deterministic order, then history and the question. Nothing that changes
-per request sits before the passages.
+per request sits before the passages. A base model (``takes_messages`` False)
+gets one completion prompt (``prompts/answer.txt``) cut at the first line
+break; a chat model gets a system message with the rules
+(``prompts/answer_chat_system.txt``), the passages and the first question in
+the first user turn (``prompts/answer_chat_user.txt``), the history as later
+user/assistant turns, no stop strings and room for Markdown.
+
+Every prompt that carries document text (answers, rerankers, LLM hops) shows it
+through :func:`sanitize` (and :func:`format_passage` / :func:`passage_line`).
 """
 
 from __future__ import annotations
@@ -14,14 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from rag.engines.base import Streams, effective_max_tokens
 from rag.errors import ConfigError
 from rag.prompts import load_prompt
-from rag.types import Citation, Hit, Prompt
+from rag.types import ChatPrompt, Chunk, Citation, Hit, Message, Prompt, Span
 
 log = logging.getLogger(__name__)
 
+# Completion prompts: the answer is one line (a base model runs on into a new "Question:").
 STOP = ("\n", "\nQuestion:", "\nPassages:")
-_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+# Chat prompts: the model ends its turn itself; answers may span paragraphs and lists.
+CHAT_STOP: tuple[str, ...] = ()
+# [1], [1, 2], [1][2], [1-3]
+_CITE = re.compile(r"\[(\d+(?:\s*[,\u2013-]\s*\d+)*)\]")
+# Markdown code (fenced blocks, inline spans): brackets there are code (``a[1]``), never citations.
+_CODE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`", re.S)
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
     "a an the of and or in on at to for is are was were be by with as it its this that from how what which who "
@@ -42,13 +57,21 @@ _SPECIAL_TOKEN = re.compile(
 )
 
 
+def source_label(source: str, page: int | None = None, section: str = "") -> str:
+    """``guide.md, page 3 (Install)``: a passage's file name, page and section on one line.
+
+    One line whatever the file name or heading holds (an upload name may contain newlines).
+    """
+    name = " ".join((Path(source).name or source).split())
+    where = f", page {page}" if page is not None else ""
+    part = f" ({' '.join(section.split())})" if section else ""
+    return f"{name}{where}{part}"
+
+
 def passage_header(hit: Hit) -> str:
+    """The inert source label a prompt shows above a passage."""
     c = hit.chunk
-    # One line whatever the file name or heading holds (an upload name may contain newlines).
-    name = " ".join((Path(c.source).name or c.source).split())
-    where = f", page {c.page}" if c.page is not None else ""
-    section = f" ({' '.join(c.section.split())})" if c.section else ""
-    return sanitize(f"{name}{where}{section}")
+    return sanitize(source_label(c.source, c.page, c.section))
 
 
 def sanitize(text: str) -> str:
@@ -68,19 +91,39 @@ def unwrap(text: str) -> str:
     return _WRAP.sub(" ", text)
 
 
-def format_passage(number: int, hit: Hit) -> str:
-    """One passage as the prompt shows it: ``[n] header`` then its inert, unwrapped text."""
-    return f"[{number}] {passage_header(hit)}\n{unwrap(sanitize(hit.chunk.text))}"
+def clip(text: str, max_chars: int | None) -> str:
+    """``text`` cut at ``max_chars`` on a word boundary, marked with " ..." when cut."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return text[:max_chars].rsplit(" ", 1)[0] + " ..."
 
+
+def format_passage(number: int, hit: Hit, *, max_chars: int | None = None, title: bool = False) -> str:
+    """One passage as a prompt shows it: ``[n] header`` then its inert, unwrapped text.
+
+    The header is the source label, or with ``title`` the chunk's title (a
+    Wikipedia-style page name; the label when there is none). ``max_chars``
+    cuts the text on a word boundary.
+    """
+    c = hit.chunk
+    head = sanitize(" ".join(c.title.split())) if title and c.title.strip() else passage_header(hit)
+    return f"[{number}] {head}\n{clip(unwrap(sanitize(c.text)), max_chars)}"
+
+
+def passage_line(hit: Hit, max_chars: int | None = None) -> str:
+    """A passage on one inert line (title, section and text), cut at ``max_chars``: rerank prompts."""
+    return clip(" ".join(sanitize(hit.chunk.embed_text).split()), max_chars)
+
+
+def citation(number: int, hit: Hit, *, inferred: bool = False, highlights: Sequence[Span] = ()) -> Citation:
+    """The :class:`Citation` of the ``number``-th passage of a prompt (the one builder of citations from hits)."""
+    c: Chunk = hit.chunk
+    return Citation(number, c.id, c.doc_id, c.source, c.page, c.section, c.text, inferred, tuple(highlights))
 
 
 def _history_entries(history: Sequence[tuple[str, str]]) -> list[str]:
     # One self-contained entry per turn, so turn n's history is a text prefix of turn n+1's.
     return [f"Question: {' '.join(q.split())}\nAnswer: {a.strip()}\n" for q, a in history]
-
-
-def format_history(history: Sequence[tuple[str, str]]) -> str:
-    return "".join(_history_entries(history))
 
 
 def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> Prompt:
@@ -93,6 +136,7 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     order, the next turn's prompt starts with one of those prefixes (a passage
     appended next turn starts right after the end of this turn's last one).
     """
+    template = load_prompt("answer")
     items = {
         "passages": [format_passage(i, h) for i, h in enumerate(hits, 1)],
         "history": _history_entries(history),
@@ -103,7 +147,7 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     starts: dict[str, int] = {}
     passage_ends: list[int] = []
     turn_starts: list[int] = []
-    for literal, field, spec, conversion in string.Formatter().parse(load_prompt("answer")):
+    for literal, field, spec, conversion in string.Formatter().parse(template):
         text += literal
         if field is None:
             continue
@@ -126,18 +170,56 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     return Prompt(text, (*snapshots, *passage_ends, *turn_starts), snapshots)
 
 
+def build_chat_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> ChatPrompt:
+    """The answer prompt for a chat model, prefix-stable across turns.
+
+    ``[system: rules, user: passages + first question, assistant: first answer,
+    user: next question, ...]``: with the same passages, a turn's messages are
+    the start of the next turn's, and the system message and passages block are
+    byte-identical in every turn, so a server's prefix cache keeps hitting
+    (a passage added later goes after the earlier ones, before the question).
+    """
+    first, *later = [*history, (question, "")]
+    passages = "\n\n".join(format_passage(i, h) for i, h in enumerate(hits, 1))
+    user = load_prompt("answer_chat_user").format(passages=passages, question=_one_line(first[0]))
+    messages = [Message("system", load_prompt("answer_chat_system").strip()), Message("user", user.strip())]
+    for answered, (q, _) in zip([first, *later], later):
+        messages += [Message("assistant", answered[1].strip()), Message("user", _one_line(q))]
+    return ChatPrompt(tuple(messages))
+
+
+def _one_line(question: str) -> str:
+    return " ".join(question.split())
+
+
 @dataclass(frozen=True)
 class AnswerRequest:
     """What to send the engine for an answer: the prompt, its stop strings and the length limit."""
 
-    prompt: Prompt
+    prompt: Prompt | ChatPrompt
     stop: tuple[str, ...]
     max_tokens: int
 
 
-def answer_request(engine, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]], settings) -> AnswerRequest:
-    """The answer prompt for ``engine`` (completion style for base models), with stops and length."""
-    return AnswerRequest(build_prompt(question, hits, history), STOP, settings.max_new_tokens or 96)
+def answer_request(
+    engine: Streams, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]], settings
+) -> AnswerRequest:
+    """The answer prompt in the form ``engine`` takes, with its stop strings and length limit.
+
+    Chat engines get :func:`build_chat_prompt` and no stops; completion engines
+    (the embedded base model, ``llm_api=completions``) :func:`build_prompt` and
+    :data:`STOP`. The length is ``settings.max_new_tokens``, or the engine's
+    ``default_max_tokens`` when that is 0.
+    """
+    if not isinstance(engine, Streams):
+        raise TypeError(
+            f"{type(engine).__name__} is not an engine: it needs name, takes_messages, default_max_tokens, "
+            "stream and close (rag.engines.base.Streams)"
+        )
+    max_tokens = effective_max_tokens(engine, settings.max_new_tokens)
+    if engine.takes_messages:
+        return AnswerRequest(build_chat_prompt(question, hits, history), CHAT_STOP, max_tokens)
+    return AnswerRequest(build_prompt(question, hits, history), STOP, max_tokens)
 
 
 def _words(text: str) -> set[str]:
@@ -149,19 +231,19 @@ def cite(text: str, hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
 
     When the text cites nothing, the passage sharing the most content words with
     it is attached as an *inferred* citation (none if nothing is shared).
+    Markers are read anywhere in a multi-paragraph Markdown answer (lists,
+    tables, later paragraphs), never inside code.
     """
 
     def make(n: int, inferred: bool = False) -> Citation:
-        c = hits[n - 1].chunk
-        return Citation(n, c.id, c.doc_id, c.source, c.page, c.section, c.text, inferred)
+        return citation(n, hits[n - 1], inferred=inferred)
 
     numbers: list[int] = []
     bad: list[int] = []
 
     def fix(match: re.Match) -> str:
         keep = []
-        for part in match.group(1).split(","):
-            n = int(part)
+        for n in _marker_numbers(match.group(1)):
             if 1 <= n <= len(hits):
                 keep.append(n)
                 if n not in numbers:
@@ -170,7 +252,7 @@ def cite(text: str, hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
                 bad.append(n)
         return "".join(f"[{n}]" for n in keep)
 
-    cleaned = _CITE.sub(fix, text).strip()
+    cleaned = _outside_code(text, lambda prose: _CITE.sub(fix, prose)).strip()
     if bad:
         log.warning("dropped citations to passages not in the context: %s", sorted(set(bad)))
     if numbers:
@@ -181,3 +263,26 @@ def cite(text: str, hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...]]:
     overlap = [len(words & _words(h.chunk.text)) for h in hits]
     best = max(range(len(hits)), key=lambda i: (overlap[i], -i))
     return cleaned, ((make(best + 1, inferred=True),) if overlap[best] > 0 else ())
+
+
+def _marker_numbers(inside: str) -> list[int]:
+    """``1, 3`` → [1, 3]; a range ``2-4`` → [2, 3, 4] (a reversed or huge range counts its ends only)."""
+    out: list[int] = []
+    for part in inside.split(","):
+        ends = [int(x) for x in re.split(r"[\u2013-]", part)]
+        if len(ends) == 2 and 0 <= ends[1] - ends[0] <= 20:
+            out += range(ends[0], ends[1] + 1)
+        else:
+            out += ends
+    return out
+
+
+def _outside_code(text: str, change) -> str:
+    """``text`` with ``change`` applied to its prose only (Markdown code blocks and spans kept as they are)."""
+    out: list[str] = []
+    pos = 0
+    for m in _CODE.finditer(text):
+        out += [change(text[pos:m.start()]), m.group(0)]
+        pos = m.end()
+    out.append(change(text[pos:]))
+    return "".join(out)

@@ -11,6 +11,8 @@ from rag.errors import ConfigError
 # Placeholders each template must contain (and may not exceed).
 REQUIRED: dict[str, frozenset[str]] = {
     "answer": frozenset({"passages", "history", "question"}),
+    "answer_chat_system": frozenset(),
+    "answer_chat_user": frozenset({"passages", "question"}),
     "next_query": frozenset({"passages", "question"}),
     "rerank_pointwise": frozenset({"query", "passage"}),
     "rerank_listwise": frozenset({"count", "passages", "query"}),

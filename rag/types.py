@@ -313,19 +313,69 @@ class IngestReport:
         }
 
 
-class Prompt(str):
-    """Prompt text that also says where reusable prefixes end (character offsets).
+@dataclass(frozen=True)
+class Prompt:
+    """A completion prompt: its text and where reusable prefixes end (character offsets).
 
-    A plain ``str`` to every engine; one with a prefix KV cache prefills it
-    segment by segment (``boundaries``) and snapshots the cache at
-    ``snapshots`` (a subset), so a later prompt sharing that prefix skips it.
+    An engine with a prefix KV cache prefills it segment by segment
+    (``boundaries``) and snapshots the cache at ``snapshots`` (a subset), so a
+    later prompt sharing that prefix skips it. A frozen value, not a ``str``:
+    string operations cannot silently drop the boundaries; ``text`` is the
+    plain string.
     """
 
-    boundaries: tuple[int, ...]
-    snapshots: tuple[int, ...]
+    text: str
+    boundaries: tuple[int, ...] = ()
+    snapshots: tuple[int, ...] = ()
 
-    def __new__(cls, text: str, boundaries: tuple[int, ...] = (), snapshots: tuple[int, ...] = ()) -> "Prompt":
-        self = super().__new__(cls, text)
-        self.boundaries = tuple(sorted({b for b in boundaries if 0 < b < len(text)}))
-        self.snapshots = tuple(b for b in sorted(set(snapshots)) if b in self.boundaries)
-        return self
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"Prompt text must be a str, not {type(self.text).__name__}")
+        bounds = tuple(sorted({b for b in self.boundaries if 0 < b < len(self.text)}))
+        object.__setattr__(self, "boundaries", bounds)
+        object.__setattr__(self, "snapshots", tuple(b for b in sorted(set(self.snapshots)) if b in bounds))
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def segments(self) -> list[str]:
+        """The text cut at every boundary (joined, they give ``text``)."""
+        cuts = (0, *self.boundaries, len(self.text))
+        return [self.text[a:b] for a, b in zip(cuts, cuts[1:])]
+
+    def prefix(self, end: int) -> str:
+        return self.text[:end]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message: ``role`` is system, user or assistant."""
+
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A prompt for a chat model: messages, oldest first (system rules, passages and question, history)."""
+
+    messages: tuple[Message, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "messages", tuple(self.messages))
+        roles = {"system", "user", "assistant"}
+        bad = [m.role for m in self.messages if m.role not in roles]
+        if bad or not self.messages:
+            raise ValueError(f"chat prompt needs messages with roles {sorted(roles)}; got {bad or 'none'}")
+
+    def to_list(self) -> list[dict[str, str]]:
+        return [m.to_dict() for m in self.messages]
+
+    def __str__(self) -> str:
+        return "\n\n".join(f"{m.role}: {m.content}" for m in self.messages)

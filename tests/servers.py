@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
@@ -11,13 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import pytest
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from fakes import free_port  # noqa: F401  (re-exported: `from servers import free_port, serving`)
 
 
 @contextmanager

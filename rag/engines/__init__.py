@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from rag.config import Settings
-from rag.engines.base import ENGINES, Engine, generate
+from rag.engines.base import (
+    ENGINES,
+    Engine,
+    ExposesAttention,
+    ScoresNextTokens,
+    Streams,
+    effective_max_tokens,
+    engines_with,
+    generate,
+    load_engines,
+)
 
 
 def make_engine(settings: Settings) -> Engine:
     """Build the engine ``settings.engine`` names (heavy imports happen inside)."""
-    from rag.engines import local, openai_compat, vllm  # noqa: F401  (register)
-
+    load_engines()
     return ENGINES.create(settings.engine, settings)
 
 
-__all__ = ["Engine", "ENGINES", "generate", "make_engine"]
+__all__ = [
+    "ENGINES", "Engine", "ExposesAttention", "ScoresNextTokens", "Streams", "effective_max_tokens", "engines_with",
+    "generate", "load_engines", "make_engine",
+]

@@ -6,6 +6,7 @@ engine controls the KV cache (prefix reuse) and can stream tokens.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -13,25 +14,48 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from rag.config import Settings
-from rag.engines.base import ATTENTION, ENGINES, KV_CACHE, LOGPROBS, TEXT, apply_stops
+from rag.config import ICR_LAYERS_FORMAT, Settings, parse_icr_layers
+from rag.engines.base import ENGINES, PromptLike, apply_stops, completion_text, provides
+from rag.errors import ConfigError
 from rag.extras import require
 from rag.kvcache import PrefixCache, copy_kv, kv_nbytes, snapshot_kv
 from rag.models import llm_dir, offline_env
-from rag.types import Usage
+from rag.types import Prompt, Usage
 
 log = logging.getLogger(__name__)
 
 
 # Fewest new tokens worth a separate forward pass to take a snapshot after them.
 MIN_SEGMENT = 16
+# The content-free query whose attention (the model's positional bias) calibration subtracts.
+CALIBRATION_QUERY = "N/A"
+
+
+def select_layers(spec: str, layer_types: list[str], n_layers: int) -> list[int]:
+    """The decoder layers whose attention is read, from a spec like ``global``, ``all`` or ``global@12``.
+
+    ``global`` is the full-attention layers (all layers on a model without
+    sliding windows); ``@N`` keeps those below N, so only N layers need to run.
+    """
+    kind, limit = parse_icr_layers(spec)
+    layers = [
+        i for i in range(min(limit or n_layers, n_layers))
+        if kind == "all" or not layer_types or layer_types[i] == "full_attention"
+    ]
+    if not layers:
+        raise ConfigError(
+            f"setting rerank_icr_layers={spec!r} selects no layer of this model ({n_layers} layers); "
+            f"use {ICR_LAYERS_FORMAT}"
+        )
+    return layers
 
 
 class LocalEngine:
     """transformers causal LM on the CPU, float32, one forward at a time."""
 
     name = "local"
-    capabilities = frozenset({TEXT, LOGPROBS, ATTENTION, KV_CACHE})
+    takes_messages = False  # a base model: completion prompts
+    default_max_tokens = 96  # short answers: the 270M model drifts after a sentence or two
 
     def __init__(self, model_dir: Path, threads: int | None = None, kv_cache_mb: int = 1024) -> None:
         """Load the model from ``model_dir``; ``kv_cache_mb`` > 0 keeps a prefix KV cache of that size."""
@@ -63,7 +87,7 @@ class LocalEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def prompt_ids(self, prompt: str) -> tuple[list[int], list[int], set[int]]:
+    def prompt_ids(self, prompt: PromptLike) -> tuple[list[int], list[int], set[int]]:
         """(token ids, segment ends, snapshot points) of a prompt, token counts for the last two.
 
         A :class:`~rag.types.Prompt` is tokenized segment by segment at its
@@ -71,17 +95,17 @@ class LocalEngine:
         or without the KV cache, prefill splits its forward passes at the same
         snapshot points, which keeps greedy answers identical either way.
         """
-        bounds = getattr(prompt, "boundaries", ())
-        if not bounds:
-            return self.encode(prompt), [], set()
-        snap_chars = set(getattr(prompt, "snapshots", ()))
+        text = completion_text(prompt, self.name)
+        if not isinstance(prompt, Prompt) or not prompt.boundaries:
+            return self.encode(text), [], set()
+        snap_chars = set(prompt.snapshots)
         ids: list[int] = []
         cuts: list[int] = []
         snaps: set[int] = set()
         start = 0
-        for end in (*bounds, len(prompt)):
-            ids += self.encode(str.__getitem__(prompt, slice(start, end)), add_bos=start == 0)
-            if end < len(prompt):
+        for end in (*prompt.boundaries, len(text)):
+            ids += self.encode(text[start:end], add_bos=start == 0)
+            if end < len(text):
                 cuts.append(len(ids))
                 if end in snap_chars:
                     snaps.add(len(ids))
@@ -158,6 +182,88 @@ class LocalEngine:
             finally:
                 stack.layers = layers
 
+    # ---- attention (ICR reranking, the LLM sentence locator) ------------------------
+    def attention_scores(
+        self,
+        segments: Sequence[str],
+        query: str,
+        tail: str = "",
+        *,
+        layers: str = "global@6",
+        calibrate: bool = True,
+        score_segments: Sequence[int] | None = None,
+        trace: dict | None = None,
+    ) -> list[float]:
+        """Per segment, the attention ``query``'s tokens pay to it (see :class:`rag.engines.base.ExposesAttention`).
+
+        The segments run once into a KV cache, with SDPA attention and only the
+        layers up to the deepest one read (``global@6``: 6 of 18); the query (and
+        the "N/A" calibration query) then run on copies of that cache with eager
+        attention, and the weights are taken from hooks on the layers read.
+        """
+        torch = self.torch
+        t0 = time.perf_counter()
+        config = self.model.config
+        read = select_layers(layers, list(getattr(config, "layer_types", None) or []), config.num_hidden_layers)
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for i, segment in enumerate(segments):
+            piece = self.encode(segment, add_bos=i == 0)
+            spans.append((len(ids), len(ids) + len(piece)))
+            ids += piece
+        if not ids:
+            return [0.0] * len(segments)
+        with self.truncated(read[-1] + 1), torch.inference_mode():
+            prefix, _ = self.extend(ids, logits=False)
+            t_prefix = time.perf_counter() - t0
+            with self.attention_weights():
+                token_scores, n_query = self._query_attention(prefix, len(ids), query, tail, read)
+                n_calib = 0
+                if calibrate:
+                    calib, n_calib = self._query_attention(prefix, len(ids), CALIBRATION_QUERY, tail, read)
+                    token_scores = token_scores - calib
+        scored = [spans[i] for i in (range(len(spans)) if score_segments is None else score_segments)]
+        pool = torch.cat([token_scores[a:b] for a, b in scored]) if scored else token_scores
+        floor = pool.mean() - 2 * pool.std() if pool.numel() > 1 else pool.min()
+        kept = torch.where(token_scores >= floor, token_scores, torch.zeros_like(token_scores))
+        if trace is not None:
+            trace.update(
+                forward_tokens={"passages": len(ids), "query": n_query, "calibration": n_calib},
+                prefix_s=round(t_prefix, 3), layers=read, depth=read[-1] + 1, calibrated=calibrate,
+            )
+        return [float(kept[a:b].sum()) for a, b in spans]
+
+    def _query_attention(self, prefix, prefix_len: int, query: str, tail: str, read: Sequence[int]):
+        """Per prefix token: attention from the query's tokens, mean over them, summed over heads and layers."""
+        torch = self.torch
+        q_ids = self.encode(query, add_bos=False)
+        suffix = q_ids + self.encode(tail, add_bos=False)
+        # Weights are taken from the attention modules of the layers read (their
+        # second output under eager attention) rather than ``output_attentions``,
+        # whose collection transformers sets up for the layers present at the first
+        # such call: a truncated stack then would hide the upper layers for good.
+        weights: dict[int, object] = {}
+        stack = self.model.model.layers
+        hooks = [
+            stack[i].self_attn.register_forward_hook(lambda mod, args, out, i=i: weights.__setitem__(i, out[1]))
+            for i in read
+        ]
+        try:
+            # On a copy: the forward pass appends to the cache in place. No logits: none are read.
+            self.extend(suffix, copy.deepcopy(prefix), logits=False)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        total = prefix_len + len(suffix)
+        scores = torch.zeros(prefix_len)
+        for layer in read:
+            att = weights[layer][0, :, : len(q_ids), :]  # heads × query tokens × keys
+            per_key = att.float().mean(dim=1).sum(dim=0)
+            # A sliding-window layer's keys are only the last positions: align them to the end.
+            offset = total - per_key.shape[-1]
+            scores[offset:] += per_key[: prefix_len - offset]
+        return scores, len(suffix)
+
     # ---- generation ----------------------------------------------------------
     def _decode_ids(
         self,
@@ -224,7 +330,7 @@ class LocalEngine:
 
     def stream(
         self,
-        prompt: str,
+        prompt: PromptLike,
         *,
         max_tokens: int,
         stop: Sequence[str] = (),
@@ -247,24 +353,16 @@ class LocalEngine:
         pass
 
     # ---- next-token scoring (rerankers) --------------------------------------------
-    def next_token_logprobs(self, prompt: str, candidates: Sequence[str]) -> dict[str, float]:
-        """Log-probability of each candidate being the next token after ``prompt``.
+    def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
+        """Log-probability of each candidate being the next token after each prompt.
 
         Read from the raw logits over the whole vocabulary, so a candidate is
         never missing. A candidate counts with and without a leading space
         ("yes" and " yes" are different tokens); only its first token is used.
-        """
-        return self.next_token_logprobs_batch([prompt], candidates)[0]
-
-    def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
-        """:meth:`next_token_logprobs` for many prompts.
-
         The prompts' common token prefix (a shared instruction and query) runs
         once; each prompt continues from a copy of its KV cache (a copy because
         the forward pass extends the cache in place).
         """
-        import copy
-
         torch = self.torch
         seqs = [self.encode(p) for p in prompts]
         if not seqs:
@@ -293,5 +391,6 @@ class LocalEngine:
 
 
 @ENGINES.register("local")
+@provides(LocalEngine)
 def _make(settings: Settings) -> LocalEngine:
     return LocalEngine(llm_dir(settings.models_dir), kv_cache_mb=settings.kv_cache_mb if settings.kv_cache else 0)

@@ -7,9 +7,9 @@ import time
 from typing import Any, Iterator, Sequence
 
 from rag.config import Settings
-from rag.engines.base import ENGINES, LOGPROBS, TEXT
+from rag.engines.base import ENGINES, PromptLike, completion_text, match_candidates, provides
 from rag.errors import EngineError, EngineUnavailable
-from rag.types import Usage
+from rag.types import ChatPrompt, Usage
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ class OpenAICompatEngine:
     """
 
     name = "openai"
-    capabilities = frozenset({TEXT, LOGPROBS})
+    takes_messages = True  # per instance: False with api='completions'
+    default_max_tokens = 1024  # a real model writes whole paragraphs and lists
 
     def __init__(
         self, base_url: str, model: str, api_key: str = "", timeout_s: float = 60.0, api: str = "chat", slots: int = 1
@@ -33,6 +34,7 @@ class OpenAICompatEngine:
         self.base_url = base_url
         self.model = model
         self.api = api
+        self.takes_messages = api == "chat"
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0)
         self.slots = max(slots, 1)
         self._slot_of: dict[str, int] = {}
@@ -56,9 +58,15 @@ class OpenAICompatEngine:
             )
         return EngineError(f"LLM server {self.base_url} failed: {exc}")
 
+    def messages(self, prompt: PromptLike) -> list[dict[str, str]]:
+        """The chat messages for ``prompt``: a :class:`ChatPrompt`'s own, or completion text as one user message."""
+        if isinstance(prompt, ChatPrompt):
+            return prompt.to_list()
+        return [{"role": "user", "content": completion_text(prompt, self.name)}]
+
     def stream(
         self,
-        prompt: str,
+        prompt: PromptLike,
         *,
         max_tokens: int,
         stop: Sequence[str] = (),
@@ -81,9 +89,9 @@ class OpenAICompatEngine:
             common["stop"] = list(stop)[:4]
         try:
             if self.api == "chat":
-                chunks = self.client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **common)
+                chunks = self.client.chat.completions.create(messages=self.messages(prompt), **common)
             else:
-                chunks = self.client.completions.create(prompt=prompt, **common)
+                chunks = self.client.completions.create(prompt=completion_text(prompt, self.name), **common)
             received = False
             for chunk in chunks:
                 received = True
@@ -113,13 +121,8 @@ class OpenAICompatEngine:
     TOP_LOGPROBS = 20  # vLLM's default max_logprobs; OpenAI's completions API allows 5
 
     def next_token_logprobs(self, prompt: str, candidates: Sequence[str]) -> dict[str, float]:
-        """Log-probability of each candidate as the next token, from the server's ``top_logprobs``.
-
-        Tokens are matched with their surrounding spaces stripped ("yes" and
-        " yes" both count). A candidate outside the top list gets a value one
-        nat below the lowest listed one: its true value is lower than every
-        listed token, and this keeps it comparable instead of -inf.
-        """
+        """Log-probability of each candidate as the next token, from the server's ``top_logprobs``
+        (matched as :func:`rag.engines.base.match_candidates` says)."""
         try:
             if self.api == "chat":
                 reply = self.client.chat.completions.create(
@@ -152,26 +155,11 @@ class OpenAICompatEngine:
             ) from exc
         if not top:
             raise EngineError(f"LLM server {self.base_url} returned an empty top_logprobs list")
-        return _match_candidates(top, candidates)
+        return match_candidates(top, candidates)
 
     def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
         """:meth:`next_token_logprobs` per prompt, in order (the server's prefix cache shares their common start)."""
         return [self.next_token_logprobs(p, candidates) for p in prompts]
-
-
-def _match_candidates(top: dict[str, float], candidates: Sequence[str]) -> dict[str, float]:
-    import math
-
-    floor = min(top.values()) - 1.0
-    out: dict[str, float] = {}
-    for cand in candidates:
-        hits = [lp for tok, lp in top.items() if tok.strip() == cand.strip()]
-        if not hits:
-            out[cand] = floor
-        else:
-            peak = max(hits)
-            out[cand] = peak + math.log(sum(math.exp(lp - peak) for lp in hits))
-    return out
 
 
 def _usage(chunk: Any, ttft: float, total: float) -> Usage:
@@ -195,6 +183,7 @@ def _usage(chunk: Any, ttft: float, total: float) -> Usage:
 
 
 @ENGINES.register("openai")
+@provides(OpenAICompatEngine)
 def _make(settings: Settings) -> OpenAICompatEngine:
     return OpenAICompatEngine(
         settings.llm_base_url,

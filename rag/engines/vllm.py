@@ -9,7 +9,7 @@ import time
 from typing import Iterator, Sequence
 
 from rag.config import Settings
-from rag.engines.base import ENGINES, KV_CACHE, LOGPROBS, TEXT
+from rag.engines.base import ENGINES, PromptLike, completion_text, match_candidates, provides
 from rag.errors import EngineError
 from rag.extras import require
 from rag.types import Usage
@@ -19,7 +19,8 @@ class VLLMEngine:
     """``vllm.LLM(model, enable_prefix_caching=True)``; yields the whole completion at once."""
 
     name = "vllm"
-    capabilities = frozenset({TEXT, LOGPROBS, KV_CACHE})
+    takes_messages = False  # ``LLM.generate`` on raw text; prefix caching reuses the completion prompt
+    default_max_tokens = 1024
 
     def __init__(self, model: str) -> None:
         torch = require("torch", "local")
@@ -32,7 +33,7 @@ class VLLMEngine:
 
     def stream(
         self,
-        prompt: str,
+        prompt: PromptLike,
         *,
         max_tokens: int,
         stop: Sequence[str] = (),
@@ -41,7 +42,7 @@ class VLLMEngine:
     ) -> Iterator[str | Usage]:
         t0 = time.perf_counter()
         params = self._vllm.SamplingParams(max_tokens=max_tokens, temperature=temperature, stop=list(stop) or None)
-        out = self.llm.generate([prompt], params)[0]
+        out = self.llm.generate([completion_text(prompt, self.name)], params)[0]
         total = time.perf_counter() - t0
         yield out.outputs[0].text
         yield Usage(
@@ -56,24 +57,19 @@ class VLLMEngine:
         pass
 
     # ---- next-token scoring (rerankers) --------------------------------------------
-    def next_token_logprobs(self, prompt: str, candidates: Sequence[str]) -> dict[str, float]:
-        """Log-probability of each candidate as the next token (see :meth:`next_token_logprobs_batch`)."""
-        return self.next_token_logprobs_batch([prompt], candidates)[0]
-
     def next_token_logprobs_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict[str, float]]:
         """One batched ``generate`` of a single token with the top 20 logprobs per prompt (prefix caching shares
         the prompts' common start); candidates are matched as in the OpenAI-compatible engine."""
-        from rag.engines.openai_compat import _match_candidates
-
         params = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
         results = []
         for out in self.llm.generate(list(prompts), params):
             top = {lp.decoded_token: float(lp.logprob) for lp in out.outputs[0].logprobs[0].values()}
-            results.append(_match_candidates(top, candidates))
+            results.append(match_candidates(top, candidates))
         return results
 
 
 @ENGINES.register("vllm")
+@provides(VLLMEngine)
 def _make(settings: Settings) -> VLLMEngine:
     if not settings.llm_model:
         raise EngineError("engine 'vllm' needs HOPRAG_LLM_MODEL (a model folder or hub id already on disk)")

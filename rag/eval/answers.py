@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from rag.engines.base import generate
 from rag.eval.dataset import Dataset, Question, hit_ids
 from rag.eval.metrics import answer_in, exact_match, mean, percentile, token_f1
-from rag.generate import STOP, build_prompt, cite
+from rag.generate import answer_request, cite
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +178,10 @@ def evaluate_oracle(
     records = []
     for i, q in enumerate(dataset.questions):
         hits = dataset.gold_hits(q)
-        prompt = build_prompt(q.question, hits)
+        request = answer_request(engine, q.question, hits, (), settings)
         t0 = time.perf_counter()
         text, usage = generate(
-            engine, prompt, max_tokens=settings.max_new_tokens, stop=STOP, temperature=settings.temperature
+            engine, request.prompt, max_tokens=request.max_tokens, stop=request.stop, temperature=settings.temperature
         )
         total = time.perf_counter() - t0
         text, citations = cite(text, hits)

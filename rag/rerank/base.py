@@ -1,9 +1,10 @@
 """The reranker interface, its registry, and what all rerankers share.
 
 A reranker reorders first-stage hits with the LLM. Each one declares the
-engine capabilities it needs (:data:`rag.engines.base.TEXT`, ``LOGPROBS``,
-``ATTENTION``); :func:`make_reranker` refuses a reranker the engine cannot serve
-and names the engines that can.
+engine capabilities it needs as Protocols of :mod:`rag.engines.base`
+(``Streams``, ``ScoresNextTokens``, ``ExposesAttention``);
+:func:`make_reranker` checks them with ``isinstance``, refuses a reranker the
+engine cannot serve and names the registered engines that can.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import time
 from typing import Any, Protocol, Sequence
 
 from rag.config import Settings
+from rag.engines.base import CAPABILITY_NAMES, engine_name, engines_with
 from rag.errors import CapabilityError
+from rag.generate import passage_line
 from rag.prompts import load_prompt
 from rag.registry import Registry
 from rag.types import Hit, TraceStep
@@ -22,7 +25,7 @@ class Reranker(Protocol):
     """Reorders hits for a query; returns the best ``k`` and a trace step."""
 
     name: str
-    needs: frozenset[str]
+    needs: tuple[type, ...]  # engine capability Protocols
 
     def rerank(self, query: str, hits: list[Hit], k: int) -> tuple[list[Hit], TraceStep]:
         """The ``k`` most relevant of ``hits`` (best first) and a step with the before/after order and scores."""
@@ -30,19 +33,6 @@ class Reranker(Protocol):
 
 
 RERANKERS: Registry[Reranker] = Registry("reranker")
-
-# Methods an engine must have for a capability, beyond declaring it.
-_METHODS = {"logprobs": "next_token_logprobs_batch", "attention": "model"}
-
-
-def engine_capabilities() -> dict[str, frozenset[str]]:
-    """Engine name → capabilities, read from the engine classes (nothing heavy is imported)."""
-    from rag.engines.local import LocalEngine
-    from rag.engines.openai_compat import OpenAICompatEngine
-    from rag.engines.vllm import VLLMEngine
-
-    return {cls.name: cls.capabilities for cls in (LocalEngine, OpenAICompatEngine, VLLMEngine)}
-
 
 def make_reranker(name: str, engine: Any, settings: Settings) -> Reranker:
     """Build reranker ``name`` on ``engine``.
@@ -53,26 +43,17 @@ def make_reranker(name: str, engine: Any, settings: Settings) -> Reranker:
     import rag.rerank  # noqa: F401  (modules register themselves)
 
     factory = RERANKERS.get(name)
-    needs: frozenset[str] = getattr(factory, "needs", frozenset())
-    have = frozenset(getattr(engine, "capabilities", frozenset()))
-    missing = {cap for cap in needs if cap not in have or not hasattr(engine, _METHODS.get(cap, "stream"))}
+    needs: tuple[type, ...] = getattr(factory, "needs", ())
+    missing = [cap for cap in needs if not isinstance(engine, cap)]
     if missing:
-        able = [n for n, caps in sorted(engine_capabilities().items()) if needs <= caps]
+        able = [n for n in engines_with(missing[0]) if all(n in engines_with(cap) for cap in needs)]
         raise CapabilityError(
-            f"reranker {name!r} needs {', '.join(sorted(missing))} from the LLM engine, which engine "
-            f"{getattr(engine, 'name', type(engine).__name__)!r} cannot provide; use engine "
+            f"reranker {name!r} needs {', '.join(CAPABILITY_NAMES.get(c, c.__name__) for c in missing)} from the "
+            f"LLM engine, which engine {engine_name(engine)!r} cannot provide; use engine "
             f"{' or '.join(repr(a) for a in able) or '(none available)'} or another reranker "
             f"({', '.join(n for n in RERANKERS.names() if n != name)})"
         )
     return factory(engine, settings)
-
-
-def passage_text(hit: Hit, max_chars: int) -> str:
-    """A hit as one line for a rerank prompt: title and text, cut at ``max_chars`` on a word boundary."""
-    text = " ".join(hit.chunk.embed_text.split())
-    if len(text) > max_chars:
-        text = text[:max_chars].rsplit(" ", 1)[0] + " ..."
-    return text
 
 
 def windows(n: int, window: int, step: int) -> list[tuple[int, int]]:
@@ -138,7 +119,7 @@ class WindowedReranker:
     def passage_lines(self, labels: Sequence[str], hits: Sequence[Hit]) -> str:
         """``[label] (first-stage score) text`` per passage, one per line."""
         return "".join(
-            f"[{label}] {first_stage_note(h) if self.with_scores else ''}{passage_text(h, self.max_chars)}\n"
+            f"[{label}] {first_stage_note(h) if self.with_scores else ''}{passage_line(h, self.max_chars)}\n"
             for label, h in zip(labels, hits)
         )
 

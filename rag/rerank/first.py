@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 import time
 
-from rag.engines.base import LOGPROBS
+from rag.engines.base import ScoresNextTokens
 from rag.rerank.base import RERANKERS, WindowedReranker, finish, rank_scores, windows
 from rag.types import Hit, TraceStep
 
@@ -22,7 +22,7 @@ class FirstReranker(WindowedReranker):
     """
 
     name = "first"
-    needs = frozenset({LOGPROBS})
+    needs = (ScoresNextTokens,)
     template_name = "rerank_first"
 
     def prompt(self, query: str, hits: list[Hit]) -> str:
@@ -35,7 +35,8 @@ class FirstReranker(WindowedReranker):
         for start, end in windows(len(hits), self.window, self.step) if len(hits) > 1 else []:
             part = order[start:end]
             labels = list(LABELS[: len(part)])
-            logprobs = self.engine.next_token_logprobs(self.prompt(query, [hits[i] for i in part]), labels)
+            prompt = self.prompt(query, [hits[i] for i in part])
+            logprobs = self.engine.next_token_logprobs_batch([prompt], labels)[0]
             calls += 1
             # Stable sort: equal values (e.g. labels below a server's top-k floor) keep their order.
             ranked = sorted(range(len(part)), key=lambda j: -logprobs[labels[j]])

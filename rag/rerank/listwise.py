@@ -6,7 +6,7 @@ import logging
 import re
 import time
 
-from rag.engines.base import TEXT, generate
+from rag.engines.base import Streams, generate
 from rag.rerank.base import RERANKERS, WindowedReranker, finish, rank_scores, windows
 from rag.types import Hit, TraceStep
 
@@ -39,7 +39,7 @@ class ListwiseReranker(WindowedReranker):
     """RankGPT sliding window: ``rerank_window`` passages per call, moving ``rerank_step`` from the bottom up."""
 
     name = "listwise"
-    needs = frozenset({TEXT})
+    needs = (Streams,)
     template_name = "rerank_listwise"
 
     def prompt(self, query: str, hits: list[Hit]) -> str:

@@ -14,7 +14,7 @@ class NoReranker:
     """Returns the first ``k`` hits unchanged (the baseline the others are measured against)."""
 
     name = "none"
-    needs: frozenset[str] = frozenset()
+    needs: tuple[type, ...] = ()
 
     def __init__(self, engine: object = None, settings: Settings | None = None) -> None:
         pass

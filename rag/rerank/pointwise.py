@@ -6,9 +6,10 @@ import math
 import time
 
 from rag.config import Settings
-from rag.engines.base import LOGPROBS
+from rag.engines.base import ScoresNextTokens
 from rag.prompts import load_prompt
-from rag.rerank.base import RERANKERS, finish, passage_text
+from rag.generate import passage_line
+from rag.rerank.base import RERANKERS, finish
 from rag.types import Hit, TraceStep
 
 
@@ -22,7 +23,7 @@ class PointwiseReranker:
     """
 
     name = "pointwise"
-    needs = frozenset({LOGPROBS})
+    needs = (ScoresNextTokens,)
 
     def __init__(self, engine, settings: Settings) -> None:
         self.engine = engine
@@ -31,7 +32,7 @@ class PointwiseReranker:
 
     def rerank(self, query: str, hits: list[Hit], k: int) -> tuple[list[Hit], TraceStep]:
         t0 = time.perf_counter()
-        prompts = [self.template.format(query=query, passage=passage_text(h, self.max_chars)) for h in hits]
+        prompts = [self.template.format(query=query, passage=passage_line(h, self.max_chars)) for h in hits]
         logprobs = self.engine.next_token_logprobs_batch(prompts, ["yes", "no"]) if prompts else []
         scores = [1.0 / (1.0 + math.exp(lp["no"] - lp["yes"])) for lp in logprobs]
         # Stable: ties keep the first-stage order.

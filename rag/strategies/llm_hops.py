@@ -16,6 +16,7 @@ import time
 
 from rag.engines.base import generate
 from rag.errors import ConfigError
+from rag.generate import format_passage
 from rag.prompts import load_prompt
 from rag.retrieve import RETRIEVERS, Filters, RetrievalContext, trace_step
 from rag.types import Hit, TraceStep
@@ -27,13 +28,8 @@ _PASSAGE_CHARS = 400
 
 
 def _format(hits: list[Hit]) -> str:
-    parts = []
-    for i, h in enumerate(hits, 1):
-        text = " ".join(h.chunk.text.split())
-        if len(text) > _PASSAGE_CHARS:
-            text = text[:_PASSAGE_CHARS] + "..."
-        parts.append(f"[{i}] {h.chunk.title or h.chunk.source}\n{text}")
-    return "\n".join(parts)
+    """The evidence so far: titled, sanitised passages (the answer prompt's formatter), cut short."""
+    return "\n".join(format_passage(i, h, max_chars=_PASSAGE_CHARS, title=True) for i, h in enumerate(hits, 1))
 
 
 def parse_follow_up(text: str) -> str | None:

@@ -102,7 +102,8 @@ def test_ask_on_an_empty_knowledge_base_says_so(make_rag):
 
 class _SpyEngine:
     name = "spy"
-    capabilities = frozenset({"text"})
+    takes_messages = False
+    default_max_tokens = 96
 
     def __init__(self) -> None:
         self.closed = False

@@ -32,7 +32,7 @@ def test_template_with_wrong_placeholders_is_refused(tmp_path, monkeypatch):
 
 def test_prompt_layout_instructions_first_question_last():
     hits = [_hit(1, "Alpha is a letter.", page=2), _hit(2, "Beta follows alpha.")]
-    prompt = build_prompt("What follows alpha?", hits, [("What is alpha?", "A letter [1].")])
+    prompt = build_prompt("What follows alpha?", hits, [("What is alpha?", "A letter [1].")]).text
     static = load_prompt("answer").split("{passages}")[0]
     assert prompt.startswith(static)
     assert prompt.index("[1] doc1.md, page 2") < prompt.index("[2] doc2.md") < prompt.index("What follows alpha?")
@@ -57,5 +57,5 @@ def test_cite_infers_the_overlapping_passage_when_uncited():
 
 def test_passages_are_unwrapped_but_keep_paragraphs_and_lists():
     hit = _hit(1, "Start vLLM with\nprefix caching.\n\nNext paragraph\n- item one\n- item two")
-    prompt = build_prompt("q?", [hit])
+    prompt = build_prompt("q?", [hit]).text
     assert "Start vLLM with prefix caching.\n\nNext paragraph\n- item one\n- item two" in prompt

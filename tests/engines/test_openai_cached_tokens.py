@@ -8,11 +8,8 @@ parsing are the real ones.
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from fakes import sse_server as serve_sse
 
 from rag.engines.base import generate
 from rag.engines.openai_compat import OpenAICompatEngine
@@ -31,29 +28,16 @@ VLLM_LAST = {
 
 @pytest.fixture
 def sse_server():
-    state: dict = {"last": None, "bodies": []}
+    state: dict = {"last": None}
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    def reply(body: dict) -> list[dict]:
+        base = {"id": "x", "object": "text_completion", "created": 0, "model": "m"}
+        chunks = [{**base, "choices": [{"index": 0, "text": t, "finish_reason": None}]} for t in ("Rock", "s.")]
+        return [*chunks, {**base, **state["last"]}]
 
-        def do_POST(self):
-            state["bodies"].append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            base = {"id": "x", "object": "text_completion", "created": 0, "model": "m"}
-            chunks = [{**base, "choices": [{"index": 0, "text": t, "finish_reason": None}]} for t in ("Rock", "s.")]
-            chunks.append({**base, **state["last"]})
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            for c in chunks:
-                self.wfile.write(f"data: {json.dumps(c)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", state
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_sse(reply) as (url, bodies):
+        state["bodies"] = bodies
+        yield url, state
 
 
 @pytest.mark.parametrize("last, cached", [(LLAMA_SERVER_LAST, 96), (VLLM_LAST, 112)])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import CountingEmbedder
 
 from rag import ConfigError, Settings
 from rag.eval.dataset import eval_kb, hit_ids, load_dataset, passage_key
@@ -57,20 +58,6 @@ def test_bad_datasets_name_the_problem(tmp_path, tiny_dir):
         load_dataset(tmp_path / "d3")
     with pytest.raises(ConfigError, match="at least 1"):
         load_dataset(tiny_dir, limit=0)
-
-
-class CountingEmbedder:
-    def __init__(self, inner):
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.texts = 0
-
-    def embed(self, texts, progress=None):
-        self.texts += len(texts)
-        return self.inner.embed(texts, progress)
-
-    def count_tokens(self, text):
-        return self.inner.count_tokens(text)
 
 
 def test_eval_kb_is_built_once_and_cached_by_content(tiny_dir, tmp_path, embedder):

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from fakes import ScriptedEngine
 from typer.testing import CliRunner
 
 from rag.cli import app
@@ -89,23 +90,6 @@ def test_eval_retrieval_refuses_bad_options(tiny_dir, tmp_path):
     assert result.exit_code != 0 and "--pack" in result.output
 
 
-class ScriptedEngine:
-    """An Engine replying from a script, in call order (the configs' questions, then the oracle's)."""
-
-    name = "scripted"
-    capabilities = frozenset({"text"})
-
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-
-    def stream(self, prompt, *, max_tokens, stop=(), temperature=0.0, session=None):
-        from rag.types import Usage
-
-        yield self.replies.pop(0)
-        yield Usage(prompt_tokens=len(prompt.split()), ttft_s=0.01, total_s=0.02)
-
-    def close(self) -> None:
-        pass
 
 
 def test_eval_answers_limit_2_hand_computed(tiny_dir, tmp_path, shared_models, monkeypatch):
@@ -130,16 +114,8 @@ def test_eval_answers_limit_2_hand_computed(tiny_dir, tmp_path, shared_models, m
     assert (tmp_path / "answers.png").stat().st_size > 0
 
 
-class RecordingEngine(ScriptedEngine):
-    """A scripted engine that keeps the prompts it was given."""
-
-    def __init__(self, *replies: str) -> None:
-        super().__init__(*replies)
-        self.prompts: list[str] = []
-
-    def stream(self, prompt, **kwargs):
-        self.prompts.append(str(prompt))
-        yield from super().stream(prompt, **kwargs)
+# A scripted engine keeps the prompts it was given.
+RecordingEngine = ScriptedEngine
 
 
 def test_eval_answers_chat_asks_the_hops_first_in_one_session(tiny_dir, tmp_path, shared_models, monkeypatch):
@@ -156,7 +132,7 @@ def test_eval_answers_chat_asks_the_hops_first_in_one_session(tiny_dir, tmp_path
     for order in ("relevance", "stable"):
         row = out["configs"][f"single+none+{order}"]
         assert row["questions"] == 3 and row["errors"] == 0 and row["em"] == 1.0
-    relevance_q3, stable_q3 = engine.prompts[4], engine.prompts[9]
+    relevance_q3, stable_q3 = str(engine.prompts[4]), str(engine.prompts[9])
     for prompt in (relevance_q3, stable_q3):
         # The hops are the conversation's history, the second with the first hop's answer filled in.
         assert "Who founded Zorblax Records?" in prompt and "Which instrument did Mirela Vantongeren play?" in prompt

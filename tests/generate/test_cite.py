@@ -59,6 +59,6 @@ def test_numbers_follow_the_conversation_stable_prompt_order():
     conv.arrange([HITS[0]])
     context = conv.arrange([HITS[1], HITS[0]])  # relevance puts Etna first; the prompt keeps otters first
     prompt = build_prompt("Where is Etna?", context)
-    assert prompt.index("[1] file1.pdf") < prompt.index("[2] file2.pdf")
+    assert prompt.text.index("[1] file1.pdf") < prompt.text.index("[2] file2.pdf")
     _, cites = cite("In Sicily [2].", context)
     assert cites[0].chunk_id == "k2"

@@ -6,21 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from fakes import CountingEmbedder
 from typer.testing import CliRunner
 
 from ingest.embed_cache import EmbeddingCache, embed_cached
 from rag import cli
-
-
-class CountingEmbedder:
-    model_id = "counting"
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def embed(self, texts, progress=None):
-        self.seen.extend(texts)
-        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
 
 
 def test_cache_embeds_each_text_once_per_model(tmp_path):

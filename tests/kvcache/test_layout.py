@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Sequence
+
+from fakes import ScriptedEngine
 
 from rag.conversation import Conversation, Conversations
 from rag.generate import build_prompt
-from rag.types import Chunk, Hit, Prompt, Usage
+from rag.types import Chunk, Hit, Prompt
 
 DOCS = Path(__file__).resolve().parent.parent / "fixtures" / "kvcache"
 
@@ -39,41 +40,21 @@ def test_prompt_prefix_is_byte_identical_across_turns():
     assert isinstance(turn1, Prompt)
     # Turn 1's instructions and passages are a prefix of turn 2 (its passage 3 is appended after them).
     end_of_passages_1 = turn1.snapshots[1]
-    assert turn2.startswith(turn1[:end_of_passages_1])
+    assert turn2.text.startswith(turn1.text[:end_of_passages_1])
     # Turn 3 retrieves nothing new: everything up to turn 2's question line is reused.
     question_line_2 = turn2.snapshots[-1]
-    assert turn3.startswith(turn2[:question_line_2])
-    assert turn3[question_line_2:].startswith("Question: And three?\nAnswer: Three [3].\n")
+    assert turn3.text.startswith(turn2.text[:question_line_2])
+    assert turn3.text[question_line_2:].startswith("Question: And three?\nAnswer: Three [3].\n")
     # Snapshots: end of the instructions, of the passages, of the history (all segment boundaries).
     for p in (turn1, turn2, turn3):
         assert set(p.snapshots) <= set(p.boundaries)
-        assert p.snapshots[0] == p.rindex("Passages:\n") + len("Passages:\n")  # end of the static instructions
-        assert p[p.snapshots[-1]:].startswith("Question: ")
-
-
-class RecordingEngine:
-    """Records the prompts RAG sends; answers '... [1]' (the prompt layout is under test, not the LLM)."""
-
-    name = "recording"
-    capabilities = frozenset({"text"})
-
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-        self.sessions: list[str | None] = []
-
-    def stream(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (), temperature: float = 0.0,
-               session: str | None = None) -> Iterator[str | Usage]:
-        self.prompts.append(prompt)
-        self.sessions.append(session)
-        yield "It is in the passages [1]."
-        yield Usage(prompt_tokens=len(prompt))
-
-    def close(self) -> None:
-        pass
+        assert p.snapshots[0] == p.text.rindex("Passages:\n") + len("Passages:\n")  # end of the static instructions
+        assert p.text[p.snapshots[-1]:].startswith("Question: ")
 
 
 def test_rag_stream_keeps_the_prefix_stable_within_a_session(make_rag):
-    engine = RecordingEngine()
+    # Records the prompts RAG sends (the prompt layout is under test, not the LLM).
+    engine = ScriptedEngine(default="It is in the passages [1].")
     rag = make_rag(engine=engine, top_k=2)
     assert rag.ingest([DOCS]).ok
     questions = ["What guided sailors into Alexandria?", "What causes tides?", "How long is a lunar day?"]
@@ -87,7 +68,7 @@ def test_rag_stream_keeps_the_prefix_stable_within_a_session(make_rag):
     assert engine.sessions == ["s1"] * 3
     for before, after in zip(p, p[1:]):
         # The earlier turn's passages block is a byte-identical prefix of the next prompt.
-        assert after.startswith(before[: before.snapshots[1]])
+        assert after.text.startswith(before.text[: before.snapshots[1]])
     # Earlier passages kept their numbers, so citations of later turns still map to them.
     first_ids = [h.chunk.id for h in answers[0].passages]
     assert [h.chunk.id for h in answers[-1].passages][: len(first_ids)] == first_ids

@@ -37,7 +37,7 @@ def fresh_cache(engine):
 def test_segmented_tokenization_matches_the_whole_prompt(engine):
     for prompt in (TURN1, TURN2):
         ids, cuts, snaps = engine.prompt_ids(prompt)
-        assert ids == engine.encode(str(prompt))
+        assert ids == engine.encode(prompt.text)
         assert snaps <= set(cuts) and len(snaps) == 3
 
 
@@ -48,7 +48,7 @@ def test_follow_up_reuses_the_prefix_and_answers_identically(engine, fresh_cache
     ids, _, _ = engine.prompt_ids(TURN2)
     # The cached prefix: instructions plus the first turn's two passages.
     assert 0 < on_usage.cached_tokens < on_usage.prompt_tokens == len(ids)
-    assert on_usage.cached_tokens == len(engine.encode(TURN1[: TURN1.snapshots[1]]))
+    assert on_usage.cached_tokens == len(engine.encode(TURN1.text[: TURN1.snapshots[1]]))
     stats = fresh_cache.stats()
     assert stats.hits >= 1 and stats.saved_tokens >= on_usage.cached_tokens
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator, Sequence
+from pathlib import Path
 
-from rag.engines.base import TEXT
-from rag.types import Usage
+# Child processes run this file's folder as a script path: the shared fakes live one level up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fakes import ScriptedEngine, free_port  # noqa: E402,F401  (free_port re-exported)
 
 DOCS = {
     "paris.md": "# Paris\n\nThe Eiffel Tower is in Paris. It was finished in 1889 for the World's Fair.\n",
@@ -19,31 +21,14 @@ DOCS = {
 }
 
 
-class FakeEngine:
-    """Answers with a fixed text citing [1] (units only: no model, no network)."""
+class FakeEngine(ScriptedEngine):
+    """Answers every question with a fixed text citing [1] (units only: no model, no network)."""
 
     name = "fake"
-    capabilities = frozenset({TEXT})
 
     def __init__(self, text: str = "It is in Paris [1].") -> None:
+        super().__init__(default=text)
         self.text = text
-        self.prompts: list[str] = []
-
-    def stream(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (), temperature: float = 0.0,
-               session: str | None = None) -> Iterator[str | Usage]:
-        self.prompts.append(prompt)
-        yield self.text
-        yield Usage(prompt_tokens=len(prompt.split()), completion_tokens=4)
-
-    def close(self) -> None:
-        pass
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout_s: float = 60.0) -> None:

@@ -32,7 +32,8 @@ def test_icr_on_a_server_engine_names_the_local_engine():
 def test_engine_without_logprobs_is_refused():
     class TextOnly:
         name = "textonly"
-        capabilities = frozenset({"text"})
+        takes_messages = False
+        default_max_tokens = 96
 
         def stream(self, *a, **k):  # pragma: no cover - never called
             raise AssertionError
@@ -57,3 +58,54 @@ def test_windows_slide_back_to_front():
 def test_window_settings_are_validated(changes):
     with pytest.raises(ConfigError, match="rerank_(window|step)"):
         Settings(**changes)
+
+
+def test_a_toy_engine_defined_in_this_file_reranks_pointwise(hits, monkeypatch):
+    """A new engine needs no edit in rag/rerank: it provides the capability and registers itself."""
+    import rag.engines.base as base
+    from rag.engines.base import ENGINES, ScoresNextTokens, engines_with, load_engines, provides
+    from rag.registry import Registry
+    from tests.rerank.conftest import QUERY, RELEVANT
+
+    class ToyEngine:
+        name = "toy"
+        takes_messages = False
+        default_max_tokens = 8
+
+        def stream(self, prompt, **kwargs):  # pragma: no cover - pointwise reads logprobs only
+            raise AssertionError
+
+        def close(self) -> None:
+            pass
+
+        def next_token_logprobs_batch(self, prompts, candidates):
+            # "yes" for the passage that names the capital.
+            return [{"yes": -0.1 if "Paris" in p else -4.0, "no": -1.0} for p in prompts]
+
+    load_engines()
+    registry = Registry("engine")
+    for name in ENGINES.names():
+        registry.register(name)(ENGINES.get(name))
+    registry.register("toy")(provides(ToyEngine)(lambda settings: ToyEngine()))
+    monkeypatch.setattr(base, "ENGINES", registry)
+
+    assert isinstance(ToyEngine(), ScoresNextTokens) and "toy" in engines_with(ScoresNextTokens)
+    out, step = make_reranker("pointwise", registry.create("toy", Settings()), Settings()).rerank(QUERY, hits, 2)
+    assert out[0].chunk.id == RELEVANT and step.detail["calls"] == 4
+    scores = step.detail["scores"]  # sigmoid(yes - no)
+    assert scores[RELEVANT] > 0.7 and max(v for k, v in scores.items() if k != RELEVANT) < 0.05
+
+    class TextOnly:
+        name = "textonly"
+        takes_messages = False
+        default_max_tokens = 8
+
+        def stream(self, prompt, **kwargs):  # pragma: no cover
+            raise AssertionError
+
+        def close(self) -> None:
+            pass
+
+    # The engines that could serve it are read from the registry: the toy one is named too.
+    with pytest.raises(CapabilityError, match="use engine 'local' or 'openai' or 'toy' or 'vllm'"):
+        make_reranker("first", TextOnly(), Settings())

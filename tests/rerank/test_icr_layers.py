@@ -6,7 +6,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import ConfigError
-from rag.rerank.icr import select_layers
+from rag.engines.local import select_layers
 
 # Gemma-3-270M: every 6th of 18 layers is global.
 GEMMA_TYPES = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(18)]

@@ -109,9 +109,9 @@ def test_logprob_rerankers_through_a_server(server, hits, name, api):
 
 
 def test_server_candidate_outside_top_logprobs_gets_a_floor():
-    from rag.engines.openai_compat import _match_candidates
+    from rag.engines.base import match_candidates
 
-    got = _match_candidates({" yes": -0.5, "yes": -2.0, "maybe": -3.0}, ["yes", "no"])
+    got = match_candidates({" yes": -0.5, "yes": -2.0, "maybe": -3.0}, ["yes", "no"])
     assert got["yes"] == pytest.approx(-0.5 + __import__("math").log(1 + __import__("math").exp(-1.5)))
     assert got["no"] == -4.0
 

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from corpora import BRIDGE, BRIDGE_QUESTION, build_kb, open_rag
+from fakes import ScriptedEngine as _Scripted
 
 from rag.strategies.llm_hops import parse_follow_up
-from rag.types import Usage
 
-
-class ScriptedEngine:
-    """An Engine that replies from a script and records its prompts."""
-
-    name = "scripted"
-    capabilities = frozenset({"text"})
-
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-        self.prompts: list[str] = []
-
-    def stream(self, prompt, *, max_tokens, stop=(), temperature=0.0, session=None):
-        self.prompts.append(prompt)
-        yield self.replies.pop(0) if self.replies else "Enough"
-        yield Usage(prompt_tokens=len(prompt.split()))
-
-    def close(self) -> None:
-        pass
+# Out of script, the LLM says it has enough.
+ScriptedEngine = functools.partial(_Scripted, default="Enough")
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,8 @@ def test_conversation_pairs_turns_and_strips_sources():
 
 class _DownEngine:
     name = "down"
-    capabilities = frozenset({"text"})
+    takes_messages = False
+    default_max_tokens = 96
 
     def stream(self, prompt, **kwargs):
         raise EngineUnavailable("LLM server http://127.0.0.1:9/v1 is unreachable")
@@ -176,7 +177,8 @@ class _ThreadRecordingEngine:
     """Streams slowly and records which thread runs each step (the local engine's lock needs one)."""
 
     name = "recording"
-    capabilities = frozenset({"text"})
+    takes_messages = False
+    default_max_tokens = 96
 
     def __init__(self) -> None:
         self.threads: list[set[int]] = []
