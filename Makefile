@@ -35,16 +35,19 @@ $(TEST_STAMP): $(RUN_STAMP)
 	@touch $@
 
 install: $(RUN_STAMP)
+	@bash scripts/ensure_ocr.sh
 
 sample: $(RUN_STAMP)
 	$(PY) -c "from rag import RAG; from rag.sample import ensure_sample; r = RAG.open(); ensure_sample(r); print(len(r.documents()), 'documents in the knowledge base')"
 
 run: sample
+	@bash scripts/ensure_ocr.sh
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 test: $(TEST_STAMP)
 	@bash scripts/ensure_test_deps.sh
+	@bash scripts/ensure_ocr.sh
 	$(PY) -m pytest -q
 
 clean-index:

@@ -10,14 +10,14 @@ import hashlib
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from rag.errors import HopragError, IngestError
 from rag.types import Chunk
 
-from ingest.loaders import load
+from ingest.loaders import LoadOptions, load
 from ingest.segment import segment
 
 
@@ -32,6 +32,18 @@ class ParseJob:
     mode: str = "structure"
     chunk_tokens: int = 200
     chunk_overlap: int = 30
+    password: str | None = field(default=None, repr=False)  # never shown, logged or stored
+    ocr_languages: str = "eng"
+    ocr_cache: str | None = None
+    name: str | None = None  # file name that tells the kind when the source does not (a URL's content type)
+
+    @property
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(self.password, self.ocr_languages, self.ocr_cache)
+
+
+# (done, total) pages of one file being OCR'd
+PageProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -65,11 +77,11 @@ def read(job: ParseJob) -> bytes:
     return data
 
 
-def parse(job: ParseJob, count_tokens: Callable[[str], int]) -> Parsed:
+def parse(job: ParseJob, count_tokens: Callable[[str], int], progress: PageProgress | None = None) -> Parsed:
     """Read, load and segment one input; raises :class:`IngestError` with a one-line reason."""
     data = read(job)
     doc_id = doc_id_of(data)
-    loaded = load(data, job.source)
+    loaded = load(data, job.name or job.source, job.load_options, progress)
     del data  # the pages' text is all we keep of a big file
     chunks = segment(
         loaded,
@@ -113,11 +125,13 @@ def token_counter(embedder: Any) -> TokenCounter | None:
 
 # ---- worker process side ------------------------------------------------------------
 _counter: Callable[[str], int] | None = None
+_progress_queue: Any = None  # multiprocessing queue of (source, done, total) back to the ingest process
 
 
-def init_worker(counter: Callable[[str], int]) -> None:
-    global _counter
+def init_worker(counter: Callable[[str], int], progress_queue: Any = None) -> None:
+    global _counter, _progress_queue
     _counter = counter
+    _progress_queue = progress_queue
     # A forked worker shares its pipes with the parent, so it never sees EOF if the
     # parent is killed (kill -9): watch the parent and leave with it.
     parent = os.getppid()
@@ -133,8 +147,10 @@ def init_worker(counter: Callable[[str], int]) -> None:
 def parse_in_worker(job: ParseJob) -> Parsed | str:
     """:func:`parse` for a worker process: a failure comes back as its one-line reason."""
     assert _counter is not None, "init_worker was not called"
+    queue = _progress_queue
+    report = (lambda done, total: queue.put((job.source, done, total))) if queue is not None else None
     try:
-        return parse(job, _counter)
+        return parse(job, _counter, report)
     except HopragError as exc:
         return str(exc)
     except Exception as exc:  # a parser bug on a strange file must not kill the batch

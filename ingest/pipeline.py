@@ -6,6 +6,7 @@ One bad file never stops a batch: it gets a one-line reason in the report.
 
 Parsing runs in worker processes for big batches while this process embeds,
 in completion order; at most ``workers + 1`` files are parsed or waiting at a time.
+URLs are fetched here (ingest.web), then go the way of uploaded bytes.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+import queue as queue_module
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Union
 
@@ -28,10 +30,11 @@ from rag.types import Document, FileResult, IngestReport
 
 from ingest.embed_cache import EmbeddingCache, embed_cached
 from ingest.parse import ParseJob, Parsed, doc_id_of, init_worker, parse, parse_in_worker, token_counter, too_big
+from ingest.web import Fetched, WebOptions, crawl, is_url
 
 log = logging.getLogger(__name__)
 
-# (source, stage, fraction done) — stage is parse | embed | store | done | failed
+# (source, stage, fraction done) — stage is fetch | parse | ocr | embed | store | done | failed
 Progress = Callable[[str, str, float], None]
 Input = Union[str, Path, tuple[str, bytes]]
 # Below this many bytes to parse, starting a worker process costs more than it saves.
@@ -48,10 +51,28 @@ class IngestOptions:
     max_file_mb: float = 50.0
     workers: int = -1  # parser processes: -1 auto (1 for big batches), 0 parse in this process
     embed_cache: bool = True
+    password: str | None = field(default=None, repr=False)  # for encrypted PDFs; never logged or stored
+    ocr_languages: str = "eng"
+    ocr_cache: bool = True  # OCR results cached by page-image hash next to the embedding cache
+    allow_private_urls: bool = False
+    crawl_depth: int = 0  # URLs: follow same-site links this many levels deep
+    max_pages: int = 50  # URLs: at most this many pages per URL given
+    web_timeout_s: float = 20.0  # URLs: the longest wait for a connection or for data
 
     def __post_init__(self) -> None:
         if self.workers < -1 or self.workers > 8:
             raise ValueError(f"workers={self.workers} is not allowed: use -1 (auto), 0 (in-process) or 1-8")
+        if self.crawl_depth < 0 or self.max_pages < 1:
+            raise ValueError(f"crawl_depth={self.crawl_depth}, max_pages={self.max_pages}: need >= 0 and >= 1")
+
+    @property
+    def web(self) -> WebOptions:
+        return WebOptions(
+            allow_private=self.allow_private_urls,
+            max_bytes=int(self.max_file_mb * 2**20),
+            connect_timeout_s=self.web_timeout_s,
+            read_timeout_s=self.web_timeout_s,
+        )
 
 
 def expand(inputs: Iterable[Input]) -> list[Input]:
@@ -101,8 +122,11 @@ class Ingestor:
             log.info("dropped %d unfinished document(s) left by an interrupted run", len(recovered))
         results: list[FileResult | None] = []
         todo: list[_Pending] = []
-        for item in expand(inputs):
+        for item in self._fetched(expand(inputs), note):
             results.append(None)
+            if isinstance(item, FileResult):
+                results[-1] = item
+                continue
             pending_or_result = self._triage(len(results) - 1, item, note)
             if isinstance(pending_or_result, FileResult):
                 results[-1] = pending_or_result
@@ -131,11 +155,29 @@ class Ingestor:
         return IngestReport(tuple(r for r in results if r is not None), time.perf_counter() - t0)
 
     # ---- stages ------------------------------------------------------------------------
-    def _triage(self, slot: int, item: Input, note: Progress) -> FileResult | _Pending:
+    def _fetched(self, items: list[Input], note: Progress) -> Iterable[Input | Fetched | FileResult]:
+        """Inputs with each URL replaced by its fetched page(s) (a failed fetch: its FileResult)."""
+        for item in items:
+            if not is_url(item):
+                yield item
+                continue
+            t0 = time.perf_counter()
+            for page in crawl(
+                str(item), self.options.web, self.options.crawl_depth, self.options.max_pages,
+                note=lambda url: note(url, "fetch", 0.0),
+            ):
+                yield page if isinstance(page, Fetched) else self._failed(page[0], page[1], t0, note)
+                t0 = time.perf_counter()
+
+    def _triage(self, slot: int, item: Input | Fetched, note: Progress) -> FileResult | _Pending:
         """Size check and content hash: an unchanged file is done here, without parsing."""
         t0 = time.perf_counter()
+        name = None
         try:
-            if isinstance(item, tuple):
+            if isinstance(item, Fetched):
+                source, data, path, name = item.url, item.data, None, item.name
+                doc_id = doc_id_of(data)
+            elif isinstance(item, tuple):
                 source, data = item
                 path = None
                 if len(data) > self._max_bytes:
@@ -154,8 +196,7 @@ class Ingestor:
                 except OSError as exc:
                     raise IngestError(f"cannot read file ({exc.strerror or exc})") from exc
         except IngestError as exc:
-            name = item[0] if isinstance(item, tuple) else str(item)
-            return self._failed(name, str(exc), t0, note)
+            return self._failed(item[0] if isinstance(item, tuple) else str(item), str(exc), t0, note)
         if self.store.status(doc_id) == "committed":
             old = next(d for d in self.store.documents() if d.doc_id == doc_id)
             note(source, "done", 1.0)
@@ -168,6 +209,10 @@ class Ingestor:
             mode=self.options.mode,
             chunk_tokens=self.options.chunk_tokens,
             chunk_overlap=self.options.chunk_overlap,
+            password=self.options.password,
+            ocr_languages=self.options.ocr_languages,
+            ocr_cache=str(self.store.kb_dir.parent / "ocr-cache.sqlite") if self.options.ocr_cache else None,
+            name=name,
         )
         return _Pending(slot, job, [d.doc_id for d in self.store.by_source(source)], t0)
 
@@ -183,11 +228,21 @@ class Ingestor:
         if workers == 0:
             for pending in todo:
                 note(pending.job.source, "parse", 0.0)
-                yield pending, self._parse_here(pending.job)
+                yield pending, self._parse_here(pending.job, note)
             return
         queue = deque(todo)
         window: list[_Pending] = []
-        pool = self._pool(workers)
+        pages = multiprocessing.get_context(self._start_method()).Queue()  # OCR page progress from the workers
+
+        def relay() -> None:
+            while True:
+                try:
+                    source, done, total = pages.get_nowait()
+                except queue_module.Empty:
+                    return
+                note(source, "ocr", 0.3 * done / max(total, 1))
+
+        pool = self._pool(workers, pages)
         try:
             while queue or window:
                 while queue and len(window) < workers + 1:
@@ -200,7 +255,9 @@ class Ingestor:
                         break
                     window.append(pending)
                 # Completion order: a small file parsed after a big one is embedded first.
-                wait([p.future for p in window], return_when=FIRST_COMPLETED)
+                while not wait([p.future for p in window], timeout=0.2, return_when=FIRST_COMPLETED)[0]:
+                    relay()
+                relay()
                 done = next(p for p in window if p.future.done())
                 window.remove(done)
                 try:
@@ -212,11 +269,12 @@ class Ingestor:
                     for victim in [done, *window]:
                         yield victim, self._parse_isolated(victim.job)
                     window.clear()
-                    pool = self._pool(workers)
+                    pool = self._pool(workers, pages)
                     continue
                 yield done, result
         finally:
             pool.shutdown(cancel_futures=True)
+            pages.close()
 
     def _parse_isolated(self, job: ParseJob) -> Parsed | str:
         pool = self._pool(1)
@@ -228,21 +286,24 @@ class Ingestor:
         finally:
             pool.shutdown(cancel_futures=True)
 
-    def _pool(self, workers: int) -> ProcessPoolExecutor:
-        # fork: the workers only run PDFium and the tokenizer, never the torch or
+    @staticmethod
+    def _start_method() -> str:
+        # fork: the workers only run PDFium, Tesseract and the tokenizer, never the torch or
         # Chroma threads of this process, and fork needs no __main__ guard in
         # the caller's script (spawn re-imports it) and no re-import of modules.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+    def _pool(self, workers: int, pages=None) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context(method),
+            mp_context=multiprocessing.get_context(self._start_method()),
             initializer=init_worker,
-            initargs=(token_counter(self.embedder),),
+            initargs=(token_counter(self.embedder), pages),
         )
 
-    def _parse_here(self, job: ParseJob) -> Parsed | str:
+    def _parse_here(self, job: ParseJob, note: Progress) -> Parsed | str:
         try:
-            return parse(job, self.embedder.count_tokens)
+            return parse(job, self.embedder.count_tokens, lambda d, n: note(job.source, "ocr", 0.3 * d / max(n, 1)))
         except HopragError as exc:
             return str(exc)
         except Exception as exc:  # a parser bug on a strange file must not kill the batch

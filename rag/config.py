@@ -80,6 +80,8 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 30
     max_file_mb: float = 50.0
+    ocr_languages: str = "eng"  # Tesseract languages for scanned pages and images, e.g. "eng+deu"
+    allow_private_urls: bool = False  # let URL ingest reach private, loopback and link-local addresses
     # query
     strategy: str = "single"
     top_k: int = 5
@@ -148,6 +150,11 @@ class Settings:
                 "2-26 passages (FIRST labels them A-Z) and the step at most the window"
             )
         parse_icr_layers(self.rerank_icr_layers)
+        if not re.fullmatch(r"[A-Za-z_]{3,}(\+[A-Za-z_]{3,})*", self.ocr_languages):
+            raise ConfigError(
+                f"setting ocr_languages={self.ocr_languages!r} is not allowed; use Tesseract language codes "
+                "joined by '+', e.g. eng or eng+deu"
+            )
         if not self.lock_timeout_s > 0:
             raise ConfigError(f"setting lock_timeout_s={self.lock_timeout_s!r} must be a positive number of seconds")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:

@@ -381,3 +381,31 @@ class IngestJob:
                 result = FileResult(name, "failed", reason=f"ingest crashed: {type(exc).__name__}: {exc}")
             self.results[i] = result
         self._files = []  # drop the uploaded bytes
+
+
+# ---- scanned PDFs, passwords, Office files and web pages (issue 18) ----------------------
+STAGE_LABELS.update({"fetch": "fetching", "ocr": "reading scanned pages (OCR)"})
+
+
+def upload_needs_password(data: bytes) -> bool:
+    """Whether an uploaded file is a PDF that opens only with a password (show the password field)."""
+    from ingest.loaders import needs_password
+
+    return needs_password(data)
+
+
+def password_failed(result: FileResult) -> bool:
+    """Whether a file failed for want of the right password (ask again instead of showing an error)."""
+    return result.status == "failed" and result.reason.startswith("encrypted PDF:")
+
+
+def web_page_url(text: str) -> str:
+    """The URL typed in "Add a web page", stripped; ValueError with a one-line reason if it is not http(s)."""
+    from urllib.parse import urlsplit
+
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("enter a web address starting with http:// or https://")
+    return url
+

@@ -2,96 +2,59 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
+from ingest_files import (
+    HTML,
+    MARKDOWN,
+    MIXED_SCAN,
+    MIXED_TEXT,
+    PAGES,
+    SCAN_LINES,
+    TABLE_HEADER,
+    TABLE_ROWS,
+    TEXT,
+    make_csv,
+    make_docx,
+    make_docx_with_table,
+    make_encrypted_pdf,
+    make_image_only_pdf,
+    make_mixed_pdf,
+    make_pdf,
+    make_pdf_with_table,
+    make_png,
+    make_pptx,
+    make_scanned_pdf,
+    make_xlsx,
+)
 
-PAGES = [
-    "Alpacas graze on the Altiplano. The herd moves to the lower valley in winter.",
-    "Spinning alpaca fibre: wash the fleece, card it, then spin it on a wheel.",
-    "The loom was built in Cusco in 1931 by a weaver named Rosa Quispe.",
-]
-
-
-def make_pdf(pages: list[str], title: str = "Alpaca Handbook", bookmarks: bool = True) -> bytes:
-    """A text PDF, one page per string, with an outline entry per page."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_title(title)
-    pdf.set_font("Helvetica", size=12)
-    for i, text in enumerate(pages, 1):
-        pdf.add_page()
-        if bookmarks:
-            pdf.start_section(f"Chapter {i}")
-        pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
-
-
-def make_image_only_pdf() -> bytes:
-    """A PDF whose page is a drawing with no text layer (like a scan)."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.rect(20, 20, 100, 60, style="F")
-    return bytes(pdf.output())
+from rag.store import Store
 
 
-def make_encrypted_pdf(plain: bytes) -> bytes:
-    from pypdf import PdfReader, PdfWriter
-
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(plain)))
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+def _write(root: Path, files: dict[str, tuple[str, bytes]]) -> dict[str, Path]:
+    """Write ``kind -> (file name, bytes)`` under ``root``; kind -> path."""
+    for name, data in files.values():
+        (root / name).write_bytes(data)
+    return {kind: root / name for kind, (name, _) in files.items()}
 
 
-def make_docx() -> bytes:
-    import docx
-
-    document = docx.Document()
-    document.core_properties.title = "Weaving Notes"
-    document.add_heading("Looms", level=1)
-    document.add_paragraph("A backstrap loom is tied to the weaver's waist.")
-    document.add_heading("Dyes", level=2)
-    document.add_paragraph("Cochineal insects give a deep red dye.")
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
+@pytest.fixture
+def store(tmp_path):
+    """A fresh store (embedded Chroma) in the test's temporary directory."""
+    s = Store(tmp_path / "index", "kb")
+    yield s
+    s.close()
 
 
-HTML = """<!DOCTYPE html><html><head><title>Andean Textiles</title>
-<script>var tracking = "SCRIPTJUNK";</script><style>.x{color:red}</style></head>
-<body><nav><a href="/">Home</a> | <a href="/shop">NAVJUNK shop</a></nav>
-<article><h1>Andean Textiles</h1>
-<p>Andean textiles are woven from alpaca and llama fibre. Weavers in the highlands
-keep patterns that are centuries old, passing them from mother to daughter.</p>
-<p>The warp-faced technique produces dense, durable cloth with complementary
-warp patterns that appear on both faces of the fabric.</p>
-<p>Natural dyes such as cochineal, indigo and chilca give the characteristic colours.</p>
-</article><footer>FOOTJUNK copyright</footer></body></html>"""
+@pytest.fixture
+def cli_rag(settings, embedder, monkeypatch):
+    """The settings the CLI runs with; its commands open their RAG with the session embedder."""
+    from rag.commands import common
+    from rag.pipeline import RAG
 
-MARKDOWN = """# Llama Care
-
-Llamas need shelter from wind.
-
-## Feeding
-
-Give llamas grass hay and fresh water every day.
-
-### Minerals
-
-A mineral block with selenium prevents deficiency.
-
-## Shearing
-
-Shear llamas once a year, in spring.
-"""
-
-TEXT = "Vicuna fibre is the finest animal fibre in the world.\n\nVicunas live wild above 3500 metres.\n"
+    monkeypatch.setattr(common, "open_rag", lambda s: RAG(s, embedder=embedder))
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +68,7 @@ def good_files(tmp_path_factory) -> dict[str, Path]:
         "markdown": ("llamas.md", MARKDOWN.encode()),
         "text": ("vicuna.txt", TEXT.encode()),
     }
-    out = {}
-    for kind, (name, data) in files.items():
-        (root / name).write_bytes(data)
-        out[kind] = root / name
-    return out
+    return _write(root, files)
 
 
 @pytest.fixture(scope="session")
@@ -126,8 +85,31 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
         "no_text": ("scan.pdf", make_image_only_pdf()),
         "too_big": ("huge.txt", b"big words here " * (80 * 1024)),  # ~1.2 MB, over a 1 MB limit
     }
-    out = {}
-    for kind, (name, data) in files.items():
-        (root / name).write_bytes(data)
-        out[kind] = root / name
-    return out
+    return _write(root, files)
+
+
+@pytest.fixture(scope="session")
+def office_files(tmp_path_factory) -> dict[str, Path]:
+    """PPTX with notes, XLSX with two sheets, CSV, DOCX with a table and a PDF with a table (50-row tables)."""
+    root = tmp_path_factory.mktemp("office")
+    table = [TABLE_HEADER, *TABLE_ROWS]
+    files = {
+        "pptx": ("shearing.pptx", make_pptx()),
+        "xlsx": ("stations.xlsx", make_xlsx({"Stations": table, "Notes": [["Topic", "Note"], ["Wind", "Strong"]]})),
+        "csv": ("stations.csv", make_csv(table)),
+        "docx": ("stations.docx", make_docx_with_table(table)),
+        "pdf": ("stations.pdf", make_pdf_with_table(table)),
+    }
+    return _write(root, files)
+
+
+@pytest.fixture(scope="session")
+def scan_files(tmp_path_factory) -> dict[str, Path]:
+    """An image-only PDF, a mixed PDF and a PNG (text the OCR must read)."""
+    root = tmp_path_factory.mktemp("scans")
+    files = {
+        "scanned": ("scanned.pdf", make_scanned_pdf(SCAN_LINES)),
+        "mixed": ("mixed.pdf", make_mixed_pdf(MIXED_TEXT, MIXED_SCAN)),
+        "png": ("note.png", make_png(SCAN_LINES)),
+    }
+    return _write(root, files)

@@ -12,13 +12,6 @@ from rag import cli
 from rag.store import Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "index", "kb")
-    yield s
-    s.close()
-
-
 def consistent(store: Store) -> set[str]:
     """Chroma ids == BM25 ids == the chunks of committed documents; returns them."""
     docs = store.documents()
@@ -140,15 +133,6 @@ def test_delete_removes_everywhere(store, embedder, good_files):
     consistent(store)
 
 
-@pytest.fixture
-def cli_rag(settings, embedder, monkeypatch):
-    """The CLI's RAG, sharing the session embedder."""
-    from rag.pipeline import RAG
-
-    monkeypatch.setattr(cli, "_open", lambda s: RAG(s, embedder=embedder))
-    return settings
-
-
 def test_cli_ingest_partial_docs_and_delete(cli_rag, good_files, bad_files):
     runner = CliRunner()
     args = ["--data-dir", cli_rag.data_dir, "--kb", "cli"]
@@ -186,10 +170,10 @@ def test_a_crashing_parser_fails_only_its_file(store, embedder, good_files, monk
 
     real_load = ingest.parse.load
 
-    def load_or_die(data, name):
+    def load_or_die(data, name, *rest):
         if name.endswith("poison.txt"):
             os._exit(1)  # like a native parser segfaulting on a hostile file
-        return real_load(data, name)
+        return real_load(data, name, *rest)
 
     # Forked workers inherit the patched module.
     monkeypatch.setattr(ingest.parse, "load", load_or_die)
