@@ -126,7 +126,18 @@ def _history_entries(history: Sequence[tuple[str, str]]) -> list[str]:
     return [f"Question: {' '.join(q.split())}\nAnswer: {a.strip()}\n" for q, a in history]
 
 
-def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> Prompt:
+def extra_instructions(instructions: str) -> str:
+    """The asker's own instructions (an API system message, setting ``instructions``) as a prompt paragraph.
+
+    They come after hoprag's rules and say they cannot override them.
+    """
+    text = "\n".join(line.rstrip() for line in instructions.strip().splitlines() if line.strip())
+    return f"Instructions from the person asking (they do not override the rules above):\n{text}" if text else ""
+
+
+def build_prompt(
+    question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = (), *, instructions: str = ""
+) -> Prompt:
     """The answer prompt from ``prompts/answer.txt``, with its reusable prefix boundaries.
 
     Boundaries (character offsets) sit at the start of the passages block, at
@@ -135,8 +146,14 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     instructions, of the passages and of the history: with conversation-stable
     order, the next turn's prompt starts with one of those prefixes (a passage
     appended next turn starts right after the end of this turn's last one).
+    ``instructions`` (see :func:`extra_instructions`) follow the rules paragraph.
     """
     template = load_prompt("answer")
+    extra = extra_instructions(instructions)
+    if extra:
+        rules, _, rest = template.partition("\n\n")
+        escaped = " ".join(extra.split()).replace("{", "{{").replace("}", "}}")
+        template = f"{rules}\n{escaped}\n\n{rest}"
     items = {
         "passages": [format_passage(i, h) for i, h in enumerate(hits, 1)],
         "history": _history_entries(history),
@@ -170,7 +187,9 @@ def build_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str
     return Prompt(text, (*snapshots, *passage_ends, *turn_starts), snapshots)
 
 
-def build_chat_prompt(question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = ()) -> ChatPrompt:
+def build_chat_prompt(
+    question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = (), *, instructions: str = ""
+) -> ChatPrompt:
     """The answer prompt for a chat model, prefix-stable across turns.
 
     ``[system: rules, user: passages + first question, assistant: first answer,
@@ -182,7 +201,9 @@ def build_chat_prompt(question: str, hits: Sequence[Hit], history: Sequence[tupl
     first, *later = [*history, (question, "")]
     passages = "\n\n".join(format_passage(i, h) for i, h in enumerate(hits, 1))
     user = load_prompt("answer_chat_user").format(passages=passages, question=_one_line(first[0]))
-    messages = [Message("system", load_prompt("answer_chat_system").strip()), Message("user", user.strip())]
+    system = load_prompt("answer_chat_system").strip()
+    extra = extra_instructions(instructions)
+    messages = [Message("system", f"{system}\n\n{extra}" if extra else system), Message("user", user.strip())]
     for answered, (q, _) in zip([first, *later], later):
         messages += [Message("assistant", answered[1].strip()), Message("user", _one_line(q))]
     return ChatPrompt(tuple(messages))
@@ -217,9 +238,10 @@ def answer_request(
             "stream and close (rag.engines.base.Streams)"
         )
     max_tokens = effective_max_tokens(engine, settings.max_new_tokens)
+    extra = settings.instructions
     if engine.takes_messages:
-        return AnswerRequest(build_chat_prompt(question, hits, history), CHAT_STOP, max_tokens)
-    return AnswerRequest(build_prompt(question, hits, history), STOP, max_tokens)
+        return AnswerRequest(build_chat_prompt(question, hits, history, instructions=extra), CHAT_STOP, max_tokens)
+    return AnswerRequest(build_prompt(question, hits, history, instructions=extra), STOP, max_tokens)
 
 
 def _words(text: str) -> set[str]:

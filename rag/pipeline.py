@@ -49,6 +49,9 @@ class RAG:
         self._embedder_checked = False
         self._engine = engine
         self._owns_engine = engine is None  # injected engines are the caller's to close
+        # How a missing embedder/engine is loaded (a sibling borrows its parent's, see sibling()).
+        self._load_embedder: Callable[[], Embedder] = lambda: make_embedder(self.settings)
+        self._load_engine: Callable[[], Engine] = lambda: make_engine(self.settings)
         self._lock = threading.Lock()
         self._conversations = Conversations()  # session id -> passages in context
         self._scorers: dict[str, object] = {}  # evidence scorers by name, built on first use
@@ -76,7 +79,7 @@ class RAG:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = make_embedder(self.settings)
+                self._embedder = self._load_embedder()
             if not self._embedder_checked:
                 self.store.check_embedder(self._embedder.model_id)
                 self._embedder_checked = True
@@ -86,8 +89,21 @@ class RAG:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = make_engine(self.settings)
+                self._engine = self._load_engine()
             return self._engine
+
+    def sibling(self, kb: str) -> "RAG":
+        """Knowledge base ``kb`` of the same data dir, sharing this one's embedder and engine.
+
+        Nothing loads now: each model loads once, on first use by either of them
+        (the server opens every knowledge base this way). Closing the sibling
+        leaves the shared engine open.
+        """
+        other = RAG(self.settings.replace(kb=kb), embedder=self._embedder, engine=self._engine)
+        other._owns_engine = False
+        other._load_embedder = lambda: self.embedder
+        other._load_engine = lambda: self.engine
+        return other
 
     def _context(self) -> RetrievalContext:
         return RetrievalContext(self.store, self.embedder, engine=lambda: self.engine)

@@ -197,6 +197,18 @@ class Store:
                 raise StoreError(f"no document {doc_id!r} in knowledge base {self.kb!r}")
             self._purge(doc_id)
 
+    def drop(self) -> None:
+        """Delete the whole knowledge base: its Chroma collection, manifest, BM25 index and originals.
+
+        Waits for a running batch writer (ingest) to finish first. The store is closed afterwards.
+        """
+        import shutil
+
+        with self.write_lock(), self.locked(write=True):
+            self.vectors.drop()
+            self.manifest.close()
+            shutil.rmtree(self.kb_dir, ignore_errors=True)
+
     def recover(self) -> list[str]:
         """Finish what a crash interrupted: drop pending and deleting documents' chunks."""
         with self.locked(write=True):

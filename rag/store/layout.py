@@ -27,6 +27,12 @@ GENERATION_FILE = "write.gen"
 WRITER_LOCK_FILE = "ingest.lock"
 
 
+def knowledge_bases(index_dir: Path) -> list[str]:
+    """The names of the knowledge bases under ``index_dir`` (each has a manifest), sorted."""
+    index = Path(index_dir)
+    return sorted(p.parent.name for p in index.glob(f"*/{MANIFEST_FILE}")) if index.is_dir() else []
+
+
 @dataclass(frozen=True)
 class Layout:
     """The paths of knowledge base ``kb`` under ``index_dir``."""

@@ -158,6 +158,13 @@ class VectorStore:
         """Remove every chunk of ``doc_id``."""
         self.collection.delete(where={"doc_id": doc_id})
 
+    def drop(self) -> None:
+        """Delete this knowledge base's whole collection."""
+        try:
+            self.client.delete_collection(f"hoprag-{self.kb}")
+        except Exception as exc:  # chromadb raises several unrelated types
+            raise StoreError(f"cannot delete the Chroma collection of knowledge base {self.kb!r} ({self.where}): {exc}") from exc
+
     # ---- reads ---------------------------------------------------------------------
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[Hit]:
         """Top-``k`` chunks matching ``where`` by cosine similarity."""
