@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rag.answer import extractive, generative, grounded  # noqa: F401  (register)
 from rag.answer.base import MODES, AnswerJob, AnswerMode, Draft
 from rag.config import Settings
 

@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 from rag.config import Settings
 from rag.evidence import pick, should_abstain
 from rag.evidence.base import Evidence
+from rag.generate import citation
 from rag.registry import Registry
 from rag.types import AnswerSentence, Citation, Hit, Span, TraceStep, Usage
 
@@ -70,13 +71,7 @@ class AnswerMode(Protocol):
     def stream(self, job: AnswerJob) -> Iterator[str | Draft]: ...
 
 
-MODES: Registry[AnswerMode] = Registry("answer mode")
-
-
-def citation(number: int, hit: Hit, inferred: bool = False, highlights: Sequence[Span] = ()) -> Citation:
-    """The citation [number] of ``hit``."""
-    c = hit.chunk
-    return Citation(number, c.id, c.doc_id, c.source, c.page, c.section, c.text, inferred, tuple(highlights))
+MODES: Registry[AnswerMode] = Registry("answer mode", package="rag.answer")
 
 
 def spans(evidence: Sequence[Evidence]) -> tuple[Span, ...]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-from rag.answer.base import MODES, AnswerJob, Draft, answer_sentences, citation, with_highlights
+from rag.answer.base import MODES, AnswerJob, Draft, answer_sentences, with_highlights
 from rag.errors import ConfigError, EngineError, HopragError
-from rag.generate import answer_request, cite
+from rag.generate import answer_request, citation, cite
 from rag.types import AnswerSentence, TraceStep, Usage
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from rag.answer.base import (
-    MODES, QUOTE_LEAD, AnswerJob, Draft, abstain_draft, abstains, answer_sentences, citation, quote, with_highlights,
+    MODES, QUOTE_LEAD, AnswerJob, Draft, abstain_draft, abstains, answer_sentences, quote, with_highlights,
 )
 from rag.answer.generative import generate_step, generate_text, retrieval_only
 from rag.answer.support import check
-from rag.generate import cite
+from rag.generate import citation, cite
 from rag.types import AnswerSentence
 
 @MODES.register("grounded")
