@@ -121,7 +121,7 @@ def _members(capability: type) -> set[str]:
     """The attributes and methods a Protocol declares (its own and its protocol bases')."""
     names: set[str] = set()
     for klass in capability.__mro__:
-        if klass is Protocol or not getattr(klass, "_is_protocol", False):
+        if klass is Protocol or Protocol not in klass.__bases__:  # the capability and its protocol bases
             continue
         names |= set(getattr(klass, "__annotations__", {}))
         names |= {n for n, v in vars(klass).items() if callable(v) and not n.startswith("_")}
