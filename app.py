@@ -46,6 +46,7 @@ from rag.ui_support import (
     pdf_file,
     plural,
     query_overrides,
+    quoted_ranges,
     rag_key,
     resource_key,
     settings_from_form,
@@ -57,9 +58,11 @@ from rag.ui_support import (
 )
 
 ss = st.session_state
-DOCS_PANEL_PX = 420  # the document list scrolls inside this height, so the chat stays on the first screen
+DOCS_PANEL_PX = 380  # the document list scrolls inside this height, so the chat stays on the first screen
+DOCS_UNSCROLLED = 5  # up to this many documents the list takes its own height
 STREAM_REDRAW_S = 0.1  # how often the streamed answer is re-rendered as Markdown
-PAGE_SCALE = 1.5  # page view: pixels per PDF point
+PAGE_SCALE = 2.0  # page view: pixels per PDF point
+PAGE_CONTEXT_PT = 160.0  # page view: the page from this far above the evidence to this far below it
 
 
 # ---- shared resources (one per process, keyed by the settings they depend on) ----
@@ -103,8 +106,8 @@ def answer_rag() -> RAG:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def page_png(path: str, mtime: float, page: int, boxes: tuple, scale: float) -> bytes:
-    return render_page(path, page, boxes, scale)
+def page_png(path: str, mtime: float, page: int, boxes: tuple, scale: float, around: float | None) -> bytes:
+    return render_page(path, page, boxes, scale, around=around)
 
 
 # ---- session state and callbacks ---------------------------------------------------
@@ -215,11 +218,14 @@ def sidebar() -> None:
         with st.form("settings_form", border=False):
             st.selectbox("Answer mode", list(ANSWER_MODE_LABELS), format_func=ANSWER_MODE_LABELS.get,
                          key="set_answer_mode",
-                         help="Extractive quotes the evidence sentences; grounded checks every sentence of the "
-                         "model's answer against the sources and marks or drops what they do not support.")
-            st.number_input("Answer length (max new tokens, 0 = engine default)", min_value=0,
+                         help="Extractive quotes the evidence sentences (no language model). Generative lets the "
+                         "model write the answer. Grounded checks each sentence of the model's answer against the "
+                         "sources and leaves out or marks what they do not support. Auto: grounded on the embedded "
+                         "model.")
+            st.number_input("Answer length (tokens; 0 = default)", min_value=0,
                             max_value=MAX_TOKENS_LIMIT, step=64, key="set_max_tokens",
-                            help="The embedded model writes short answers by default; servers long ones.")
+                            help="The most tokens an answer may have. 0 is the engine's default: short answers "
+                            "from the embedded model, long ones from servers.")
             st.radio("Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.get, key="set_engine")
             st.text_input("Server URL", key="set_url", placeholder="http://127.0.0.1:8000/v1",
                           help="Any OpenAI-compatible server: vLLM, llama.cpp, Ollama, OpenAI.")
@@ -260,17 +266,21 @@ def ingest_status() -> None:
 
 
 def knowledge_panel(rag: RAG) -> None:
+    """Upload (folded away once there are documents) and the document list, in a fixed height."""
     st.subheader("Documents")
     job: IngestJob | None = ss.get("ingest_job")
     busy = job is not None and not job.done
-    with st.form("upload_form", clear_on_submit=True):
-        files = st.file_uploader(
-            "Add documents (PDF, Markdown, text, HTML, Word)",
-            type=list(UPLOAD_TYPES),
-            accept_multiple_files=True,
-            key="uploads",
-        )
-        submitted = st.form_submit_button("Add to knowledge base", type="primary", key="add_files", disabled=busy)
+    docs = rag.documents()
+    with st.expander("Add documents", expanded=not docs or busy, icon=":material/upload_file:"):
+        with st.form("upload_form", clear_on_submit=True, border=False):
+            files = st.file_uploader(
+                "Add documents (PDF, Markdown, text, HTML, Word)",
+                type=list(UPLOAD_TYPES),
+                accept_multiple_files=True,
+                key="uploads",
+            )
+            submitted = st.form_submit_button("Add to knowledge base", type="primary", key="add_files",
+                                              disabled=busy)
     if submitted and files and not busy:
         # in a background thread: questions can be asked while files are ingested
         ss.ingest_job = job = IngestJob(rag, [(f.name, f.getvalue()) for f in files]).start()
@@ -278,24 +288,24 @@ def knowledge_panel(rag: RAG) -> None:
     if job is not None:
         ss.ingest_polling = busy
         st.fragment(ingest_status, run_every=0.5 if busy else None)()
-    docs = rag.documents()
     with st.container(horizontal=True, vertical_alignment="center"):
         st.caption(f"{plural(len(docs), 'document')} in **{escape_markdown(ss.settings.kb)}**")
         st.button("Refresh", key="refresh", help="Show documents added from other sessions", icon=":material/refresh:")
     if not docs:
         return
     # A fixed height: however many documents there are, the page (and the chat) does not grow with them.
-    with st.container(height=DOCS_PANEL_PX if len(docs) > 4 else "content", border=False, key="doc_list"):
+    with st.container(height=DOCS_PANEL_PX if len(docs) > DOCS_UNSCROLLED else "content", key="doc_list"):
         for doc in docs:
             name = display_name(doc.source)
-            with st.container(border=True, horizontal=True, vertical_alignment="center"):
+            with st.container(horizontal=True, vertical_alignment="center", wrap=False, gap="small"):
                 st.markdown(
                     f"**{escape_markdown(name)}**  \n"
-                    f"{plural(doc.pages, 'page')} · {plural(doc.chunks, 'chunk')} · added {format_added(doc.added)}"
+                    f"{plural(doc.pages, 'page')} · {plural(doc.chunks, 'chunk')} · added {format_added(doc.added)}",
+                    width="stretch",
                 )
                 st.button(
                     "Delete", key=f"delete-{doc.doc_id}", on_click=delete_doc, args=(doc.doc_id, name),
-                    help=f"Remove {name} from this knowledge base", icon=":material/delete:",
+                    help=f"Remove {name} from this knowledge base", icon=":material/delete:", type="tertiary",
                 )
 
 
@@ -311,19 +321,23 @@ def show_page_view(item: SourceItem, key: str) -> None:
     pdf = pdf_file(kb_rag(), c.doc_id, c.source) if c.page is not None else None
     if pdf is None:
         return
-    if not st.toggle("Page view", key=key, help="Show the PDF page with the evidence highlighted"):
+    if not st.toggle("Page view", key=key, help="The PDF page, rendered, with the evidence highlighted on it"):
         return
     try:
         view = page_view(item, pdf)
         if view is None:
             return
         page, boxes = view
-        png = page_png(str(pdf), pdf.stat().st_mtime, page, boxes, PAGE_SCALE)
+        around = None if ss.get(f"{key}-whole") else PAGE_CONTEXT_PT
+        png = page_png(str(pdf), pdf.stat().st_mtime, page, boxes, PAGE_SCALE, around)
     except Exception as exc:  # a PDF that changed or broke since ingest: say so, keep the answer
         st.caption(escape_markdown(f"The page cannot be shown: {type(exc).__name__}: {exc}"))
         return
     where = "evidence highlighted" if boxes else "evidence not found on the page's text layer"
-    st.image(png, caption=f"{display_name(c.source)}, page {page} ({where})")
+    name = display_name(c.source)
+    st.image(png, caption=f"{name}, page {page} ({where})", alt=f"Page {page} of {name}, {where}", output_format="PNG")
+    if boxes:
+        st.checkbox("Whole page", key=f"{key}-whole", help="Show the whole page instead of the part around the evidence")
 
 
 def show_source(item: SourceItem, key: str, expanded: bool) -> None:
@@ -394,7 +408,7 @@ def show_answer_text(answer: Answer, slot) -> None:
             "The nearest passages are listed below."
         )
     elif answer.text:
-        html(markdown_html(answer.text, unsupported_ranges(answer)), slot)
+        html(markdown_html(answer.text, unsupported_ranges(answer), quoted_ranges(answer.text)), slot)
 
 
 def show_answer(message: dict, slot=None) -> None:

@@ -28,6 +28,7 @@ from rag.types import Box
 
 PDFIUM_LOCK = threading.RLock()
 MIN_MATCH = 16  # normalised characters a partial match must cover (or the whole sentence, if shorter)
+SIDE_MARGIN = 24.0  # points kept left and right of the evidence when a page is cropped around it
 HIGHLIGHT_FILL = (255, 214, 0, 90)
 HIGHLIGHT_LINE = (224, 108, 0, 255)
 
@@ -88,8 +89,17 @@ def locate(pdf_path: str | Path, pages: Iterable[int], sentence: str) -> tuple[i
     return (best[1], best[2]) if best else (None, ())
 
 
-def render_page(pdf_path: str | Path, page: int, boxes: Iterable[Box] = (), scale: float = 1.5) -> bytes:
-    """Page ``page`` (1-based) of the PDF as PNG bytes, ``boxes`` (points, top-left origin) highlighted."""
+def render_page(
+    pdf_path: str | Path, page: int, boxes: Iterable[Box] = (), scale: float = 1.5, around: float | None = None
+) -> bytes:
+    """Page ``page`` (1-based) of the PDF as PNG bytes, ``boxes`` (points, top-left origin) highlighted.
+
+    With ``around`` (points) and boxes, only the part of the page around the
+    boxes is returned: from ``around`` above the first box to ``around`` below
+    the last, and as wide as the boxes plus a margin, so the evidence is in
+    view at once and legible in a narrow column.
+    """
+    boxes = tuple(boxes)
     import pypdfium2 as pdfium
     from PIL import Image, ImageDraw
 
@@ -113,8 +123,16 @@ def render_page(pdf_path: str | Path, page: int, boxes: Iterable[Box] = (), scal
             ((left - pad) * scale, (top - pad) * scale, (right + pad) * scale, (bottom + pad) * scale),
             fill=HIGHLIGHT_FILL, outline=HIGHLIGHT_LINE, width=max(1, round(scale)),
         )
+    image = Image.alpha_composite(image, overlay).convert("RGB")
+    if around is not None and boxes:
+        side = min(around, SIDE_MARGIN)
+        left = max(0, int((min(b[0] for b in boxes) - side) * scale))
+        right = min(image.width, int((max(b[2] for b in boxes) + side) * scale) + 1)
+        top = max(0, int((min(b[1] for b in boxes) - around) * scale))
+        bottom = min(image.height, int((max(b[3] for b in boxes) + around) * scale) + 1)
+        image = image.crop((left, top, right, bottom))
     out = io.BytesIO()
-    Image.alpha_composite(image, overlay).convert("RGB").save(out, format="PNG", optimize=True)
+    image.save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 

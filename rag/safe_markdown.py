@@ -39,6 +39,7 @@ _OPEN, _CLOSE = "\ue000", "\ue001"
 # Markdown block syntax at a line start that a marker must not precede (it would stop being syntax).
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+|#{1,6}[ \t]+|>[ \t]?|\|[ \t]*)")
 _TAG_OR_TEXT = re.compile(r"(<[^>]*>)")
+_ASCII_PUNCT = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 @lru_cache(maxsize=1)
@@ -88,16 +89,23 @@ def one_block(fragment: str, css_class: str = "hoprag-md") -> str:
     return f'<div class="{css_class}">' + fragment.replace("\r", "").replace("\n", "&#10;") + "</div>"
 
 
-def markdown_html(text: str, unsupported: Iterable[tuple[int, int]] = ()) -> str:
+def markdown_html(
+    text: str, unsupported: Iterable[tuple[int, int]] = (), literal: Iterable[tuple[int, int]] = ()
+) -> str:
     """Render untrusted Markdown ``text`` as safe, single-block HTML.
 
     ``unsupported`` are (start, end) character ranges of ``text`` (answer
     sentences the sources do not support): their words are wrapped in a
     muted, wavy-underlined span titled "not supported by the sources" with a
-    ⚠ before each sentence.
+    ⚠ before each sentence. ``literal`` ranges (quotations of document text)
+    are shown as written: ``P*A = L*U`` stays that, not an emphasis.
     """
     text = text.replace(_OPEN, "").replace(_CLOSE, "")
     ranges = _clip(unsupported, len(text))
+    quotes = _clip(literal, len(text))
+    if quotes:
+        text, where = _escape_ranges(text, quotes)
+        ranges = [(where[s], where[e]) for s, e in ranges]
     source = _bracket(text, ranges) if ranges else text
     rendered = sanitize(_parser().render(source))
     if ranges:
@@ -142,6 +150,26 @@ def _clip(ranges: Iterable[tuple[int, int]], length: int) -> list[tuple[int, int
         else:
             merged.append((start, end))
     return merged
+
+
+def _escape_ranges(text: str, ranges: list[tuple[int, int]]) -> tuple[str, list[int]]:
+    """Backslash-escape ASCII punctuation inside ``ranges`` (CommonMark then shows it literally).
+
+    Returns the new text and, for every offset 0..len(text) of the old one, its offset in the new.
+    """
+    inside = [False] * len(text)
+    for start, end in ranges:
+        inside[start:end] = [True] * (end - start)
+    out: list[str] = []
+    where: list[int] = []
+    size = 0
+    for ch, quoted in zip(text, inside):
+        where.append(size)
+        piece = "\\" + ch if quoted and _ASCII_PUNCT.match(ch) else ch
+        out.append(piece)
+        size += len(piece)
+    where.append(size)
+    return "".join(out), where
 
 
 def _bracket(text: str, ranges: list[tuple[int, int]]) -> str:

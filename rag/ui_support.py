@@ -40,10 +40,10 @@ STAGE_LABELS = {
 }
 
 ANSWER_MODE_LABELS = {
-    "auto": "Auto (grounded on the embedded model)",
-    "extractive": "Extractive: quote the evidence (no LLM, instant)",
-    "generative": "Generative: the LLM writes the answer",
-    "grounded": "Grounded: the LLM answers, each sentence checked",
+    "auto": "Auto",
+    "extractive": "Extractive (quotes, no LLM)",
+    "generative": "Generative (LLM)",
+    "grounded": "Grounded (LLM, checked)",
 }
 MAX_TOKENS_LIMIT = 8192  # the answer-length control's upper end
 
@@ -199,6 +199,14 @@ def unreachable_help(settings: Settings) -> list[str]:
 
 def answer_length_label(max_new_tokens: int) -> str:
     return "the engine's default length" if max_new_tokens == 0 else f"at most {max_new_tokens} tokens"
+
+
+_QUOTE = re.compile(r"“[^“”]*”")
+
+
+def quoted_ranges(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the “…” quotations in an answer: document text (extractive quotes), shown literally."""
+    return [m.span() for m in _QUOTE.finditer(text)]
 
 
 def unsupported_ranges(answer: Answer) -> list[tuple[int, int]]:

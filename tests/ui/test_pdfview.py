@@ -97,3 +97,13 @@ def test_render_page_draws_the_boxes(manual):
     assert mean_blue(marked, outside) == mean_blue(plain2, outside)
     with pytest.raises(ValueError, match="page 9 is not in manual.pdf"):
         render_page(manual, 9)
+
+
+def test_render_page_around_the_evidence(manual):
+    page, boxes = locate(manual, range(1, 4), AS_CHUNKED)
+    band = Image.open(io.BytesIO(render_page(manual, page, boxes, scale=1.0, around=20)))
+    top, bottom = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    left, right = min(b[0] for b in boxes), max(b[2] for b in boxes)
+    assert abs(band.height - (bottom - top + 40)) <= 2 and abs(band.width - (right - left + 40)) <= 2
+    whole = Image.open(io.BytesIO(render_page(manual, page, (), scale=1.0, around=20)))  # nothing to centre on
+    assert abs(whole.height - 842) <= 1

@@ -101,3 +101,15 @@ def test_passage_html_marks_evidence_and_escapes_everything():
 
 def test_one_block_has_no_line_breaks():
     assert one_block("<pre><code>a\n\nb</code></pre>") == '<div class="hoprag-md"><pre><code>a&#10;&#10;b</code></pre></div>'
+
+
+def test_quotations_are_shown_as_written():
+    from rag.ui_support import quoted_ranges
+
+    text = "The documents say: “Call [L, U, P] = lu (A) so that P*A = L*U.” [1] It is *fast*. It is free."
+    wrong = (text.index("It is free"), len(text))
+    out = markdown_html(text, [wrong], quoted_ranges(text))
+    assert "“Call [L, U, P] = lu (A) so that P*A = L*U.” [1]" in out  # no emphasis, no link syntax eaten
+    assert "<em>fast</em>" in out  # the model's own Markdown outside the quotation still renders
+    assert re.search(r'style="[^"]*">It is free\.</span>', out)  # the unsupported range moved with the escapes
+    assert quoted_ranges("no quotes “one” and “two”") == [(10, 15), (20, 25)]
