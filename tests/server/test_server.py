@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Iterator
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from fakes import ScriptedEngine
 from kb_fixture import KB_DOCS, OTTER_QUESTION, build_kb
+from servers import serving_app as serving
 
 from rag import RAG, EngineUnavailable, Settings
 from rag.server import ChatRequest, conversation, create_app
@@ -25,30 +22,11 @@ KEY = "test-key-123"
 MODEL = "hoprag-default"
 
 
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """Run ``app`` under uvicorn on a free loopback port; yields the /v1 base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, embedder, engine):
-    settings = build_kb(tmp_path_factory.mktemp("server"), embedder, max_new_tokens=12, top_k=2)
+    # generative: the LLM writes every answer, and an answer always cites (inferred when it has no [n])
+    settings = build_kb(tmp_path_factory.mktemp("server"), embedder, max_new_tokens=12, top_k=2,
+                        answer_mode="generative")
     with RAG(settings, embedder=embedder, engine=engine) as rag, serving(create_app(rag, api_key=KEY)) as url:
         yield SimpleNamespace(url=url, rag=rag)
 
@@ -214,7 +192,7 @@ class _DownEngine:
 
 def test_without_generation_the_whole_message_comes_at_the_end(tmp_path, embedder):
     """Empty knowledge base, then LLM down: nothing streams, the last chunk says why (with sources)."""
-    with RAG(Settings(data_dir=str(tmp_path)), embedder=embedder, engine=_DownEngine()) as rag, \
+    with RAG(Settings(data_dir=str(tmp_path), answer_mode="generative"), embedder=embedder, engine=_DownEngine()) as rag, \
             serving(create_app(rag, model="kb")) as url:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60)
         ask = [{"role": "user", "content": OTTER_QUESTION}]
@@ -254,7 +232,7 @@ class _ThreadRecordingEngine:
 
 def test_each_stream_is_generated_by_one_thread(tmp_path, embedder):
     engine = _ThreadRecordingEngine()
-    with RAG(Settings(data_dir=str(tmp_path)), embedder=embedder, engine=engine) as rag, \
+    with RAG(Settings(data_dir=str(tmp_path), answer_mode="generative"), embedder=embedder, engine=engine) as rag, \
             serving(create_app(rag, model="kb")) as url:
         rag.ingest([KB_DOCS / "otters.md"])
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60)
