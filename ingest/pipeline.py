@@ -329,7 +329,7 @@ class Ingestor:
             )
             note(source, "store", 0.9)
             doc = Document(parsed.doc_id, source, parsed.title, parsed.pages, len(chunks), time.time())
-            self.store.add_document(doc, chunks, vectors, replaces=pending.replaces)
+            self.store.add_document(doc, chunks, vectors, replaces=pending.replaces, original=_original(pending.job))
         except HopragError as exc:
             return self._failed(source, str(exc), pending.t0, note)
         note(source, "done", 1.0)
@@ -349,6 +349,16 @@ class Ingestor:
         note(source, "failed", 1.0)
         log.warning("skipped %s: %s", source, reason)
         return FileResult(source, "failed", reason=reason, seconds=time.perf_counter() - t0)
+
+
+def _original(job: ParseJob) -> tuple[str, bytes | Path] | None:
+    """The file to keep beside the index: a PDF (the UI renders its pages with the evidence highlighted)."""
+    if job.data is not None:
+        return (".pdf", job.data) if job.data[:5] == b"%PDF-" else None
+    if job.path is None:
+        return None
+    with open(job.path, "rb") as fh:
+        return (".pdf", Path(job.path)) if fh.read(5) == b"%PDF-" else None
 
 
 def _size(path: str | None) -> int:

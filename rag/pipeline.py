@@ -139,6 +139,11 @@ class RAG:
         """The documents in this knowledge base."""
         return self.store.documents()
 
+    def original(self, doc_id: str) -> Path | None:
+        """The stored copy of document ``doc_id``'s file (PDFs are kept for the page view), if there is one."""
+        found = self.store.originals(doc_id)
+        return found[0] if found else None
+
     def delete(self, doc_id: str) -> Document:
         """Remove a document (id, id prefix or source) from every index."""
         doc = self.store.resolve(doc_id)

@@ -180,11 +180,18 @@ class Store:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         replaces: Sequence[str] = (),
+        original: tuple[str, bytes | Path] | None = None,
     ) -> None:
-        """Write ``chunks`` then make ``doc`` visible (and ``replaces`` invisible) atomically."""
+        """Write ``chunks`` then make ``doc`` visible (and ``replaces`` invisible) atomically.
+
+        ``original`` is ``(suffix, bytes or path)``: a copy of the document's file kept
+        under the knowledge base (PDFs, for the page view), written before the commit.
+        """
         with self.locked(write=True):
             self.manifest.add_pending(doc, replaces)
             self.vectors.upsert(chunks, vectors)
+            if original is not None:
+                self._keep_original(doc.doc_id, *original)
             self.manifest.commit(doc.doc_id, replaces)
             for old in replaces:
                 if old != doc.doc_id:
@@ -219,7 +226,35 @@ class Store:
 
     def _purge(self, doc_id: str) -> None:
         self.vectors.delete_document(doc_id)
+        for path in self.originals(doc_id):
+            path.unlink(missing_ok=True)
         self.manifest.remove(doc_id)
+
+    def _keep_original(self, doc_id: str, suffix: str, data: bytes | Path) -> None:
+        """Copy the document's file to ``originals/<doc_id><suffix>`` (a temporary file, then an atomic rename)."""
+        import os
+        import shutil
+        import tempfile
+
+        folder = self.layout.originals_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(data, Path):
+                    with open(data, "rb") as src:
+                        shutil.copyfileobj(src, out)
+                else:
+                    out.write(data)
+            os.replace(tmp, folder / f"{doc_id}{suffix}")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def originals(self, doc_id: str) -> list[Path]:
+        """The kept copies of document ``doc_id``'s file (at most one)."""
+        folder = self.layout.originals_dir
+        return sorted(folder.glob(f"{doc_id}.*")) if folder.is_dir() else []
 
     # ---- reads -------------------------------------------------------------------
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:

@@ -11,6 +11,7 @@
     <index_dir>/<kb>/ingest.lock     held by a batch writer (ingest, reindex) for its whole run
     <index_dir>/<kb>/write.lock      the index lock and token when Chroma is a server
     <index_dir>/<kb>/write.gen
+    <index_dir>/<kb>/originals/      a copy of each ingested PDF, <doc_id>.pdf (for the page view)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EMBED_CACHE_FILE = "embed-cache.sqlite"
 WRITE_LOCK_FILE = "write.lock"
 GENERATION_FILE = "write.gen"
 WRITER_LOCK_FILE = "ingest.lock"
+ORIGINALS_DIR = "originals"
 
 
 def knowledge_bases(index_dir: Path) -> list[str]:
@@ -59,6 +61,10 @@ class Layout:
     @property
     def embed_cache(self) -> Path:
         return Path(self.index_dir) / EMBED_CACHE_FILE
+
+    @property
+    def originals_dir(self) -> Path:
+        return self.kb_dir / ORIGINALS_DIR
 
     @property
     def writer_lock(self) -> Path:
