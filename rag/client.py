@@ -67,6 +67,7 @@ class Client:
         timeout: float = 600.0,
         poll_s: float = 0.25,
         transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         base = url.rstrip("/")
         self.url = base if base.endswith("/v1") else base + "/v1"
@@ -74,6 +75,7 @@ class Client:
         self.poll_s = poll_s
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self._async_transport = async_transport
 
     # ---- plumbing ---------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -172,6 +174,20 @@ class Client:
         _only(overrides, {"strategy"})
         body: dict[str, Any] = {"query": query, "k": k, "filters": _filters(filters), **overrides}
         return [_hit(h) for h in self._request("POST", self._kb("/retrieve"), json=body)["hits"]]
+
+    async def aretrieve(self, query: str, k: int | None = None, filters: Any = None, **overrides: Any) -> list[Hit]:
+        """:meth:`retrieve` without blocking an event loop (async HTTP)."""
+        _only(overrides, {"strategy"})
+        body: dict[str, Any] = {"query": query, "k": k, "filters": _filters(filters), **overrides}
+        async with httpx.AsyncClient(base_url=self.url, headers=dict(self._http.headers), timeout=self._http.timeout,
+                                     transport=self._async_transport) as http:
+            try:
+                resp = await http.post(self._kb("/retrieve"), json=body)
+            except httpx.HTTPError as exc:
+                raise ServerError(f"hoprag server {self.url} is unreachable: {exc}") from exc
+        if resp.status_code >= 400:
+            raise _error(resp)
+        return [_hit(h) for h in resp.json()["hits"]]
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] | None = None, **overrides: Any) -> Answer:
         """Answer ``question`` (blocking); see :meth:`stream`."""
