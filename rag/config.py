@@ -16,15 +16,21 @@ from typing import Any, Mapping
 
 from rag.errors import ConfigError
 
-ENGINES = ("local", "openai", "vllm")
-EMBEDDERS = ("local", "openai")
+from rag import components
+
+# Component names (engine, embedder, strategy, reranker, answer_mode, evidence_scorer, segmenter) are not
+# listed here: validation asks their registries (rag.components.choices).
 EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")  # runtimes of the local embedder
-STRATEGIES = ("single", "hybrid", "hops", "llm-hops")
-RERANKERS = ("none", "pointwise", "listwise", "first", "icr")
 ORDERS = ("stable", "relevance")
 LLM_APIS = ("chat", "completions")
-SEGMENTERS = ("structure", "fixed")
-ANSWER_MODES = ("auto", "extractive", "generative", "grounded")
+# Names app.py still imports from here: computed from the registries (prefer rag.components.choices).
+_CHOICE_ALIASES = {"STRATEGIES": "strategy", "RERANKERS": "reranker"}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name in _CHOICE_ALIASES:
+        return components.choices(_CHOICE_ALIASES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _default_cache_dir() -> str:
@@ -119,15 +125,11 @@ class Settings:
     api_key: str = ""
 
     def __post_init__(self) -> None:
-        _check_choice("engine", self.engine, ENGINES)
-        _check_choice("embedder", self.embedder, EMBEDDERS)
+        for name in components.REGISTRIES:
+            _check_choice(name, getattr(self, name), components.choices(name))
         _check_choice("embed_backend", self.embed_backend, EMBED_BACKENDS)
-        _check_choice("strategy", self.strategy, STRATEGIES)
-        _check_choice("reranker", self.reranker, RERANKERS)
         _check_choice("order", self.order, ORDERS)
         _check_choice("llm_api", self.llm_api, LLM_APIS)
-        _check_choice("segmenter", self.segmenter, SEGMENTERS)
-        _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
         if self.max_new_tokens < 0:
             raise ConfigError(f"setting max_new_tokens={self.max_new_tokens!r} must be >= 0 (0 = the engine's default)")
         for name in ("top_k", "hops", "evidence_sentences", "evidence_chars", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",

@@ -85,7 +85,7 @@ class Retriever(Protocol):
         ...
 
 
-RETRIEVERS: Registry[Retriever] = Registry("retrieval strategy")
+RETRIEVERS: Registry[Retriever] = Registry("retrieval strategy", package="rag.strategies")
 
 
 def trace_step(name: str, query: str, hits: list[Hit], t0: float, **detail: Any) -> TraceStep:
@@ -113,13 +113,11 @@ class DenseRetriever:
         return hits, [trace_step("dense", query, hits, t0)]
 
 
-@RETRIEVERS.register("single")
+@RETRIEVERS.register("single", reads={"min_score"})
 def _single(ctx: RetrievalContext, settings) -> DenseRetriever:
     return DenseRetriever(ctx, min_score=settings.min_score)
 
 
 def make_retriever(name: str, ctx: RetrievalContext, settings) -> Retriever:
-    """Build the strategy ``name`` (strategy modules register themselves on import)."""
-    import rag.strategies  # noqa: F401
-
+    """Build the strategy ``name`` (the registry imports the modules of rag.strategies: they register)."""
     return RETRIEVERS.create(name, ctx, settings)

@@ -869,7 +869,9 @@ def _in_one_thread(produce: Callable[[], Iterator[Any]]) -> Iterator[Any]:
                     if stop.is_set():
                         return
             finally:
-                source.close()  # type: ignore[attr-defined]  # releases the engine lock in this thread
+                # The stream's own clean-up (usage, KV snapshot) runs in this thread; no engine
+                # lock is held between items (the local engine locks per forward pass).
+                source.close()  # type: ignore[attr-defined]
             items.put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
             items.put(("error", exc))

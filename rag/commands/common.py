@@ -45,9 +45,10 @@ def run(fn: Callable[[], int | None]) -> None:
 
 
 def open_rag(settings: Settings):
-    """Open the knowledge base of ``settings`` (the one seam tests replace: ``monkeypatch.setattr(common, "open_rag", ...)``).
+    """Open the knowledge base of ``settings``.
 
-    Commands call it as ``common.open_rag`` so a replacement is seen by all of them.
+    Commands call it as ``common.open_rag``, so a test that replaces it
+    (``monkeypatch.setattr(common, "open_rag", ...)``) replaces it for all of them.
     """
     from rag.pipeline import RAG
 

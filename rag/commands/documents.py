@@ -75,7 +75,10 @@ def delete(
     def body() -> int:
         with common.open_rag(load_settings(kb, data_dir)) as rag:
             removed = rag.delete(doc)
-        typer.echo(json.dumps({"deleted": removed.doc_id, "source": removed.source}) if as_json else f"deleted {removed.source}")
+        if as_json:
+            typer.echo(json.dumps({"deleted": removed.doc_id, "source": removed.source}))
+        else:
+            typer.echo(f"deleted {removed.source}")
         return EXIT_OK
 
     run(body)

@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, eval_app, load_settings, progress_bar, run, split_names
-from rag.config import ANSWER_MODES, ORDERS, RERANKERS, STRATEGIES
+from rag.components import choices
+from rag.config import ORDERS
 
 
 @eval_app.command("answers")
@@ -46,10 +47,11 @@ def eval_answers(
         from rag.eval.dataset import eval_kb, load_dataset, without_gold
 
         settings = load_settings(None, data_dir)
-        strategies = split_names(strategy, STRATEGIES, "--strategy") if strategy else [settings.strategy]
-        rerankers = split_names(reranker, RERANKERS, "--reranker") if reranker else [settings.reranker]
+        strategies = split_names(strategy, choices("strategy"), "--strategy") if strategy else [settings.strategy]
+        rerankers = split_names(reranker, choices("reranker"), "--reranker") if reranker else [settings.reranker]
         orders = split_names(order, ORDERS, "--order") if order else [settings.order]
-        modes = split_names(answer_mode, ANSWER_MODES, "--answer-mode") if answer_mode else [settings.answer_mode]
+        modes = (split_names(answer_mode, choices("answer_mode"), "--answer-mode") if answer_mode
+                 else [settings.answer_mode])
         ds = load_dataset(dataset, limit=limit)
         configs: dict[str, dict] = {}
         oracle_row = None

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, eval_app, load_settings, progress_bar, run, split_names
-from rag.config import STRATEGIES
+from rag.components import choices
 
 TOP_K = 5
 
@@ -39,11 +39,11 @@ def eval_evidence(
 
     def body() -> int:
         from rag.eval.evidence import eval_items, evaluate_evidence, load_eval_dataset, open_eval_kb
-        from rag.evidence import ScorerContext, make_scorer, scorer_names
+        from rag.evidence import ScorerContext, make_scorer
 
         settings = load_settings(None, data_dir)
-        names = split_names(scorer, scorer_names(), "--scorer") if scorer else [settings.evidence_scorer]
-        strategy_name = split_names(strategy, STRATEGIES, "--strategy")[0] if strategy else settings.strategy
+        names = split_names(scorer, choices("evidence_scorer"), "--scorer") if scorer else [settings.evidence_scorer]
+        strategy_name = split_names(strategy, choices("strategy"), "--strategy")[0] if strategy else settings.strategy
         ds = load_eval_dataset(dataset, documents, limit)
         with open_eval_kb(ds, settings) as rag, progress_bar() as progress:
             ctx = ScorerContext(embedder=lambda: rag.embedder, engine=lambda: rag.engine)

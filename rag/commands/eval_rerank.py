@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, eval_app, load_settings, run, split_names
+from rag.components import choices
 
 
 @eval_app.command("rerank")
@@ -36,13 +37,12 @@ def eval_rerank(
     """Rerank each question's candidates and print nDCG@10, recall@5, all-found@5 before/after and latency."""
 
     def body() -> int:
-        from rag.config import RERANKERS
         from rag.eval.dataset import eval_kb, load_dataset
         from rag.eval.rerank import evaluate_rerankers
         from rag.rerank import make_reranker
         from rag.rerank.icr import ICRReranker
 
-        names = split_names(reranker, RERANKERS, "--reranker")
+        names = split_names(reranker, choices("reranker"), "--reranker")
         layer_specs = [x.strip() for x in icr_layers.split(",") if x.strip()] if icr_layers else [None]
         settings = load_settings(
             None, data_dir, reranker=names[0], rerank_candidates=candidates, strategy=strategy,

@@ -19,7 +19,7 @@ from rag.commands.common import (
     split_ks,
     split_names,
 )
-from rag.config import STRATEGIES
+from rag.components import choices
 
 
 @eval_app.command("retrieval")
@@ -45,7 +45,7 @@ def eval_retrieval(
         from rag.eval.packing import PackedIndex, pack_passages
         from rag.eval.retrieval import evaluate_retrieval, plot_curves
 
-        names = split_names(strategy, STRATEGIES, "--strategy")
+        names = split_names(strategy, choices("strategy"), "--strategy")
         ks = split_ks(k)
         ds = load_dataset(dataset, limit=limit)
         to_passages = PackedIndex(pack_passages(ds.passages, pack)).passage_ids if pack > 1 else None

@@ -7,10 +7,7 @@ from rag.embed.base import EMBEDDERS, Embedder
 
 
 def make_embedder(settings: Settings) -> Embedder:
-    """Build the embedder ``settings.embedder`` names."""
-    # Import the backends so they register themselves.
-    from rag.embed import local, openai_compat  # noqa: F401
-
+    """Build the embedder ``settings.embedder`` names (the registry imports the backends: they register)."""
     return EMBEDDERS.create(settings.embedder, settings)
 
 

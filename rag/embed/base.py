@@ -23,7 +23,7 @@ class Embedder(Protocol):
         ...
 
 
-EMBEDDERS: Registry[Embedder] = Registry("embedder")
+EMBEDDERS: Registry[Embedder] = Registry("embedder", package="rag.embed")
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:

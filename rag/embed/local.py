@@ -55,7 +55,7 @@ class LocalEmbedder:
         return int(self.model.get_embedding_dimension())
 
 
-@EMBEDDERS.register("local")
+@EMBEDDERS.register("local", reads={"cache_dir", "embed_backend", "embed_batch_size", "embed_batch_tokens"})
 def _make(settings: Settings):
     """The local embedder on the runtime ``settings.embed_backend`` names (onnx unless torch is asked for)."""
     if settings.embed_backend == "torch":

@@ -49,7 +49,9 @@ class OpenAIEmbedder:
         return int(len(re.findall(r"\w+|[^\w\s]", text)) * 1.3) + 1
 
 
-@EMBEDDERS.register("openai")
+@EMBEDDERS.register(
+    "openai", reads={"embed_base_url", "embed_model", "llm_api_key", "llm_timeout_s", "embed_batch_size"}
+)
 def _make(settings: Settings) -> OpenAIEmbedder:
     return OpenAIEmbedder(
         settings.embed_base_url,

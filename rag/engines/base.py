@@ -92,7 +92,7 @@ class ExposesAttention(Protocol):
         ...
 
 
-ENGINES: Registry[Streams] = Registry("engine")
+ENGINES: Registry[Streams] = Registry("engine", package="rag.engines")
 
 C = TypeVar("C")
 
@@ -114,7 +114,7 @@ def provides(engine_class: type) -> Callable[[C], C]:
 
 def load_engines() -> None:
     """Import the engine modules so they register (cheap: heavy imports happen when an engine is built)."""
-    from rag.engines import local, openai_compat, vllm  # noqa: F401
+    ENGINES.load()
 
 
 def _members(capability: type) -> set[str]:

@@ -390,7 +390,7 @@ class LocalEngine:
         return results
 
 
-@ENGINES.register("local")
+@ENGINES.register("local", reads={"cache_dir", "kv_cache", "kv_cache_mb"})
 @provides(LocalEngine)
 def _make(settings: Settings) -> LocalEngine:
     return LocalEngine(llm_dir(settings.models_dir), kv_cache_mb=settings.kv_cache_mb if settings.kv_cache else 0)

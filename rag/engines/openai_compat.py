@@ -182,7 +182,7 @@ def _usage(chunk: Any, ttft: float, total: float) -> Usage:
     )
 
 
-@ENGINES.register("openai")
+@ENGINES.register("openai", reads={"llm_base_url", "llm_model", "llm_api_key", "llm_timeout_s", "llm_api"})
 @provides(OpenAICompatEngine)
 def _make(settings: Settings) -> OpenAICompatEngine:
     return OpenAICompatEngine(

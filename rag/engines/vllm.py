@@ -68,7 +68,7 @@ class VLLMEngine:
         return results
 
 
-@ENGINES.register("vllm")
+@ENGINES.register("vllm", reads={"llm_model"})
 @provides(VLLMEngine)
 def _make(settings: Settings) -> VLLMEngine:
     if not settings.llm_model:

@@ -34,20 +34,13 @@ __all__ = [
 ]
 
 
-def _load_scorers() -> None:
-    """Import the scorer modules so they register (cheap: models load when a scorer first scores)."""
-    from rag.evidence import embedding, hybrid, lexical, llm  # noqa: F401
-
-
 def make_scorer(name: str, ctx: ScorerContext, settings) -> EvidenceScorer:
     """Build the evidence scorer ``name`` (see :data:`SCORERS`; unknown names list the allowed ones)."""
-    _load_scorers()
     return SCORERS.create(name, ctx, settings)
 
 
 def scorer_names() -> tuple[str, ...]:
     """The registered evidence scorer names."""
-    _load_scorers()
     return SCORERS.names()
 
 

@@ -54,4 +54,4 @@ class ScorerContext:
     engine: Callable[[], object]
 
 
-SCORERS: Registry[EvidenceScorer] = Registry("evidence scorer")
+SCORERS: Registry[EvidenceScorer] = Registry("evidence scorer", package="rag.evidence")

@@ -31,7 +31,7 @@ def _one_line(text: str) -> str:
     return " ".join(sanitize(text).split())
 
 
-@SCORERS.register("llm")
+@SCORERS.register("llm", reads={"rerank_icr_layers"})
 class LLMScorer:
     """Attention mass per sentence on the local engine; yes/no log-probabilities on servers."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rag.rerank import first, icr, listwise, none, pointwise  # noqa: F401  (register)
 from rag.rerank.base import RERANKERS, Reranker, make_reranker
 
 __all__ = ["RERANKERS", "Reranker", "make_reranker"]

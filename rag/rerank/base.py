@@ -32,7 +32,7 @@ class Reranker(Protocol):
         ...
 
 
-RERANKERS: Registry[Reranker] = Registry("reranker")
+RERANKERS: Registry[Reranker] = Registry("reranker", package="rag.rerank")
 
 def make_reranker(name: str, engine: Any, settings: Settings) -> Reranker:
     """Build reranker ``name`` on ``engine``.
@@ -40,8 +40,6 @@ def make_reranker(name: str, engine: Any, settings: Settings) -> Reranker:
     Raises :class:`~rag.errors.CapabilityError` when the engine lacks what the
     reranker needs, naming the engines that have it.
     """
-    import rag.rerank  # noqa: F401  (modules register themselves)
-
     factory = RERANKERS.get(name)
     needs: tuple[type, ...] = getattr(factory, "needs", ())
     missing = [cap for cap in needs if not isinstance(engine, cap)]
@@ -107,6 +105,7 @@ class WindowedReranker:
     """What the sliding-window rerankers (listwise, FIRST) share: settings, passage lines, rank scores."""
 
     template_name = ""
+    reads = frozenset({"rerank_window", "rerank_step", "rerank_with_scores", "rerank_passage_chars"})
 
     def __init__(self, engine: Any, settings: Settings) -> None:
         self.engine = engine

@@ -12,7 +12,7 @@ from rag.types import Hit, TraceStep
 LABELS = string.ascii_uppercase  # single tokens in the common vocabularies
 
 
-@RERANKERS.register("first")
+@RERANKERS.register("first", reads=WindowedReranker.reads)
 class FirstReranker(WindowedReranker):
     """Labels the passages of a window A, B, C... and asks which is most relevant.
 

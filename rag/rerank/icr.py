@@ -12,7 +12,7 @@ from rag.rerank.base import RERANKERS, finish
 from rag.types import Hit, TraceStep
 
 
-@RERANKERS.register("icr")
+@RERANKERS.register("icr", reads={"rerank_passage_chars", "rerank_icr_layers"})
 class ICRReranker:
     """One prompt with every passage and the query last; no text is generated.
 

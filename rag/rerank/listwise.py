@@ -34,7 +34,7 @@ def parse_permutation(text: str, count: int) -> list[int]:
     return order + [i for i in range(count) if i not in order]
 
 
-@RERANKERS.register("listwise")
+@RERANKERS.register("listwise", reads=WindowedReranker.reads)
 class ListwiseReranker(WindowedReranker):
     """RankGPT sliding window: ``rerank_window`` passages per call, moving ``rerank_step`` from the bottom up."""
 

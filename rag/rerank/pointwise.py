@@ -13,7 +13,7 @@ from rag.rerank.base import RERANKERS, finish
 from rag.types import Hit, TraceStep
 
 
-@RERANKERS.register("pointwise")
+@RERANKERS.register("pointwise", reads={"rerank_passage_chars"})
 class PointwiseReranker:
     """Scores each passage alone: ``sigmoid(logit_yes - logit_no)`` at the answer position.
 

@@ -48,14 +48,16 @@ import math
 import re
 import threading
 import time
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from rag.store.lexical import BM25Index, tokenize
+from rag.config import Settings
 from rag.retrieve import RETRIEVERS, Filters, RetrievalContext, trace_step
+from rag.store.lexical import BM25Index, tokenize
 from rag.types import Chunk, Hit, TraceStep
 
 # A run of capitalised words (or numbers) on one line, allowing a lower-case particle inside ("Bank of England").
@@ -149,20 +151,24 @@ class NameIndex:
         return out
 
 
-_CACHE: dict[tuple[str, int], NameIndex] = {}
-_CACHE_LOCK = threading.Lock()
+class PerStore:
+    """A value derived from a store's chunks, built once per store and generation (rebuilt after a write).
 
+    Keyed by the store object itself (weakly: a closed store's values go with it), never by ``id()``.
+    """
 
-def name_index(store) -> NameIndex:
-    """The name index of ``store`` at its current generation (built once, then cached)."""
-    key = (str(store.kb_dir.resolve()), store.generation())
-    with _CACHE_LOCK:
-        index = _CACHE.get(key)
-        if index is None:
-            for old in [k for k in _CACHE if k[0] == key[0]]:
-                del _CACHE[old]
-            index = _CACHE[key] = NameIndex.build(store.chunks())
-        return index
+    def __init__(self, build: Callable[[Any], Any]) -> None:
+        self.build = build
+        self._values: weakref.WeakKeyDictionary[Any, tuple[int, Any]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, store) -> Any:
+        generation = store.generation()
+        with self._lock:
+            held = self._values.get(store)
+            if held is None or held[0] != generation:
+                held = self._values[store] = (generation, self.build(store))
+            return held[1]
 
 
 class _Lexical:
@@ -183,46 +189,29 @@ class _Lexical:
         return float(scores[row]) if row is not None else 0.0
 
 
-_LEXICAL: dict[int, _Lexical] = {}
+# The name index and the BM25 index (with its row map) of a store at its current generation.
+name_index = PerStore(lambda store: NameIndex.build(store.chunks()))
+lexical_index = PerStore(lambda store: _Lexical(store.bm25_index()))
 
 
-def lexical_index(store) -> _Lexical:
-    """The BM25 index of ``store`` (cached by the store per generation) with its row map."""
-    index = store.bm25_index()
-    with _CACHE_LOCK:
-        lex = _LEXICAL.get(id(index))
-        if lex is None or lex.index is not index:
-            _LEXICAL.clear()
-            lex = _LEXICAL[id(index)] = _Lexical(index)
-        return lex
-
-
+@RETRIEVERS.register("hops", reads={
+    "hops", "hop_branches", "hop_pool", "hop_link_weight", "hop_max_df", "min_score", "hop_title_weight",
+    "hop_residual_weight", "hop_lexical_weight",
+})
 class HopRetriever:
     """Dense first hop, then hops that follow rare shared names and residual-question BM25 (see the module doc)."""
 
-    def __init__(
-        self,
-        ctx: RetrievalContext,
-        hops: int = 2,
-        branches: int = 5,
-        pool: int = 50,
-        link_weight: float = 0.6,
-        max_df: float = 0.05,
-        min_score: float = 0.0,
-        title_weight: float = 0.25,
-        residual_weight: float = 0.4,
-        lexical_weight: float = 0.4,
-    ) -> None:
+    def __init__(self, ctx: RetrievalContext, settings: Settings) -> None:
         self.ctx = ctx
-        self.hops = hops
-        self.branches = branches
-        self.pool = pool
-        self.link_weight = link_weight
-        self.max_df = max_df
-        self.min_score = min_score
-        self.title_weight = title_weight
-        self.residual_weight = residual_weight
-        self.lexical_weight = lexical_weight
+        self.hops = settings.hops
+        self.branches = settings.hop_branches
+        self.pool = settings.hop_pool
+        self.link_weight = settings.hop_link_weight
+        self.max_df = settings.hop_max_df
+        self.min_score = settings.min_score
+        self.title_weight = settings.hop_title_weight
+        self.residual_weight = settings.hop_residual_weight
+        self.lexical_weight = settings.hop_lexical_weight
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> tuple[list[Hit], list[TraceStep]]:
         t0 = time.perf_counter()
@@ -352,19 +341,3 @@ def _ranked(scores: dict[str, float]) -> list[str]:
 
 def _top(scores: dict[str, float], chunks: dict[str, Chunk], k: int) -> list[Hit]:
     return [Hit(chunks[cid], score=scores[cid], rank=i, origin="hops") for i, cid in enumerate(_ranked(scores)[:k])]
-
-
-@RETRIEVERS.register("hops")
-def _hops(ctx: RetrievalContext, settings) -> HopRetriever:
-    return HopRetriever(
-        ctx,
-        hops=settings.hops,
-        branches=settings.hop_branches,
-        pool=settings.hop_pool,
-        link_weight=settings.hop_link_weight,
-        max_df=settings.hop_max_df,
-        min_score=settings.min_score,
-        title_weight=settings.hop_title_weight,
-        residual_weight=settings.hop_residual_weight,
-        lexical_weight=settings.hop_lexical_weight,
-    )

@@ -6,11 +6,12 @@ import time
 from dataclasses import replace
 from typing import Sequence
 
+from rag.config import Settings
 from rag.retrieve import RETRIEVERS, Filters, RetrievalContext, trace_step
 from rag.types import Hit, TraceStep
 
 
-def rrf(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int = 60) -> list[Hit]:
+def rrf(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int) -> list[Hit]:
     """Fuse rankings: a chunk scores sum(w / (k + rank)) over the rankings it is in (rank from 1).
 
     Ties keep first-seen order (the first ranking wins), so the result is deterministic.
@@ -33,6 +34,9 @@ def rrf(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int = 60
     ]
 
 
+@RETRIEVERS.register(
+    "hybrid", reads={"fusion_dense_weight", "fusion_bm25_weight", "rrf_k", "fusion_candidates", "min_score"}
+)
 class HybridRetriever:
     """Dense + BM25 with weighted RRF, metadata filters and an optional cosine cutoff.
 
@@ -41,20 +45,12 @@ class HybridRetriever:
     lexical-only match is dropped rather than padding the evidence.
     """
 
-    def __init__(
-        self,
-        ctx: RetrievalContext,
-        dense_weight: float = 1.0,
-        bm25_weight: float = 0.5,
-        rrf_k: int = 10,
-        candidates: int = 50,
-        min_score: float = 0.0,
-    ) -> None:
+    def __init__(self, ctx: RetrievalContext, settings: Settings) -> None:
         self.ctx = ctx
-        self.weights = (dense_weight, bm25_weight)
-        self.rrf_k = rrf_k
-        self.candidates = candidates
-        self.min_score = min_score
+        self.weights = (settings.fusion_dense_weight, settings.fusion_bm25_weight)
+        self.rrf_k = settings.rrf_k
+        self.candidates = settings.fusion_candidates
+        self.min_score = settings.min_score
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> tuple[list[Hit], list[TraceStep]]:
         where = filters.where() if filters else None
@@ -77,15 +73,3 @@ class HybridRetriever:
         hits = fused[:k]
         steps.append(trace_step("fuse", query, hits, t2, weights=list(self.weights), rrf_k=self.rrf_k))
         return hits, steps
-
-
-@RETRIEVERS.register("hybrid")
-def _hybrid(ctx: RetrievalContext, settings) -> HybridRetriever:
-    return HybridRetriever(
-        ctx,
-        dense_weight=settings.fusion_dense_weight,
-        bm25_weight=settings.fusion_bm25_weight,
-        rrf_k=settings.rrf_k,
-        candidates=settings.fusion_candidates,
-        min_score=settings.min_score,
-    )

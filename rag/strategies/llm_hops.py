@@ -98,6 +98,6 @@ def _merge(rankings: list[list[Hit]], k: int) -> list[Hit]:
     return out
 
 
-@RETRIEVERS.register("llm-hops")
+@RETRIEVERS.register("llm-hops", reads={"hops", "min_score"})
 def _llm_hops(ctx: RetrievalContext, settings) -> LLMHopRetriever:
     return LLMHopRetriever(ctx, hops=settings.hops, min_score=settings.min_score)

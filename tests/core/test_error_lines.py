@@ -29,7 +29,7 @@ def test_unknown_setting_value_is_one_line(tmp_path):
     proc = _run(["docs"], {"HOPRAG_RERANKER": "magic"}, tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        "error: setting reranker='magic' is not allowed; choose one of: none, pointwise, listwise, first, icr"
+        "error: setting reranker='magic' is not allowed; choose one of: first, icr, listwise, none, pointwise"
     )
     assert "Traceback" not in proc.stderr
 

@@ -35,7 +35,7 @@ def test_cli_refuses_an_unknown_reranker(tmp_path):
     result = CliRunner().invoke(
         app, ["eval", "rerank", "--dataset", str(TINY), "--reranker", "bogus", "--data-dir", str(tmp_path)]
     )
-    assert result.exit_code == 1 and "choose from: none, pointwise, listwise, first, icr" in result.output
+    assert result.exit_code == 1 and "choose from: first, icr, listwise, none, pointwise" in result.output
 
 
 @pytest.mark.slow
