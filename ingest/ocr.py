@@ -3,7 +3,7 @@
 Loaders hand over a ``render(index) -> PIL.Image`` function and the indexes of
 the pages to read; pages are rendered one by one in the caller's thread (PDFium
 is not thread-safe) while up to one tesseract process per core reads the
-rendered ones. Results are cached in SQLite by the SHA-256 of the page image's
+rendered ones (the ``tesseract`` command, one process per page). Results are cached in SQLite by the SHA-256 of the page image's
 pixels, the languages and the Tesseract version, so a re-ingest never OCRs a
 page twice.
 """
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import logging
 import os
 import shutil
 import sqlite3
+import subprocess
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -30,6 +32,9 @@ OCR_DPI = 200
 MAX_PIXELS = 100_000_000
 # Seconds one page may take in Tesseract before the file fails.
 PAGE_TIMEOUT_S = 180
+# The Tesseract command (Debian: tesseract-ocr). It is run directly rather than through pytesseract,
+# whose import pulls in pandas, and importing pandas hangs in a parser process forked from a busy one.
+TESSERACT = "tesseract"
 INSTALL_HINT = "run 'apt-get install tesseract-ocr' as root (or 'make install')"
 
 
@@ -40,22 +45,24 @@ class OcrOptions:
     workers: int = 0  # tesseract processes at a time; 0: one per core
 
 
-def _tesseract():
-    import pytesseract  # the Tesseract binding; Tesseract itself is a system package
-
-    return pytesseract
+def _run(args: list[str], data: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    # One OpenMP thread per tesseract: one process per core runs at once, and their default threads fight
+    # each other (measured: 4 pages in 26.5 s with the default, 15.6 s with one thread each).
+    env = {**os.environ, "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")}
+    return subprocess.run([TESSERACT, *args], input=data, capture_output=True, timeout=timeout, env=env, check=False)
 
 
 @functools.lru_cache(maxsize=None)
 def tesseract_info() -> tuple[str, frozenset[str]]:
-    """Tesseract's version and languages (looked up once per process)."""
-    pytesseract = _tesseract()
-    if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
+    """Tesseract's version and languages (looked up once per process; a failure is not cached)."""
+    if shutil.which(TESSERACT) is None:
         raise IngestError(f"this file needs OCR but Tesseract is not installed: {INSTALL_HINT}")
     try:
-        return str(pytesseract.get_tesseract_version()), frozenset(pytesseract.get_languages(config=""))
-    except (pytesseract.TesseractError, OSError) as exc:
+        version = _run(["--version"]).stdout.decode(errors="replace").split("\n")[0].strip()
+        listed = _run(["--list-langs"]).stdout.decode(errors="replace").splitlines()[1:]
+    except (OSError, subprocess.SubprocessError) as exc:
         raise IngestError(f"Tesseract does not run ({str(exc)[:80]}): reinstall it: {INSTALL_HINT}") from exc
+    return version, frozenset(line.strip() for line in listed if line.strip())
 
 
 def check_available(languages: str) -> str:
@@ -107,14 +114,17 @@ def _workers(options: OcrOptions) -> int:
 
 
 def read_page(image, languages: str) -> str:
-    """One page image through Tesseract (a process of its own)."""
-    pytesseract = _tesseract()
+    """One page image through Tesseract (a process of its own), sent as a PGM/PPM on its stdin."""
+    buf = io.BytesIO()
+    image.save(buf, "PPM")
     try:
-        return pytesseract.image_to_string(image, lang=languages, timeout=PAGE_TIMEOUT_S)
-    except RuntimeError as exc:  # pytesseract's timeout
+        done = _run(["stdin", "stdout", "-l", languages], buf.getvalue(), timeout=PAGE_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
         raise IngestError(f"OCR of a page took over {PAGE_TIMEOUT_S} s; refused") from exc
-    except pytesseract.TesseractError as exc:
-        raise IngestError(f"Tesseract failed ({str(exc)[:80]})") from exc
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.decode(errors="replace").split())[:80]
+        raise IngestError(f"Tesseract failed on a page ({detail})")
+    return done.stdout.decode("utf-8", errors="replace")
 
 
 def ocr_pages(
@@ -125,9 +135,6 @@ def ocr_pages(
 ) -> dict[int, str]:
     """OCR text of each page in ``indexes`` (``render(i)`` gives its PIL image)."""
     version = check_available(options.languages)
-    # Tesseract's OpenMP threads fight each other when one process per core runs (measured: 4 pages took
-    # 26.5 s with its default threads, 15.6 s with one thread each); a limit the user set is kept.
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     cache = OcrCache(options.cache) if options.cache else None
     texts: dict[int, str] = {}
     total = len(indexes)

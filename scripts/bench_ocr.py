@@ -9,7 +9,9 @@ PDFium at ``--scan-dpi``, saved as a PDF of page images, like a scanner's output
 Ingests the original once, then the scan once per OCR resolution in ``--dpi``, each
 into a fresh data dir (cold embedding and OCR caches), and prints the scan's ingest
 pages/s and page-hit@5: for three sentences of each page (taken from the text
-layer), whether one of the top 5 passages is on that page. Reference manual:
+layer), whether one of the top 5 passages is on that page. "idle p/s" is the
+run's CPU time (this process, its parser process and the tesseract processes)
+spread over the cores: the rate on a machine nobody else is using. Reference manual:
 ``apt-get download octave-doc && dpkg -x octave-doc_*.deb x`` gives
 x/usr/share/doc/octave/octave.pdf.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import resource
 import json
 import re
 import sys
@@ -72,15 +76,26 @@ def run(pdf: Path, qs: list[tuple[str, int]], dpi: int | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="hoprag-bench-ocr-") as data_dir:
         with RAG(Settings(data_dir=data_dir, kb="bench")) as rag:
             rag.embedder.embed(["warm up"])  # model load outside the timed part
+            cpu0 = _cpu()
             t0 = time.perf_counter()
             report = rag.ingest([pdf])
             seconds = time.perf_counter() - t0
+            cpu = _cpu() - cpu0
             if not report.ok:
                 raise SystemExit(f"ingest failed: {report.files[0].reason}")
             hits = sum(any(h.chunk.page == page for h in rag.retrieve(q, k=5)) for q, page in qs)
     pages = report.files[0].pages
+    cores = len(os.sched_getaffinity(0))
     return {"ocr_dpi": dpi, "pages": pages, "chunks": report.files[0].chunks, "seconds": round(seconds, 2),
-            "pages_per_s": round(pages / seconds, 3), "page_hit_at_5": round(hits / len(qs), 3)}
+            "pages_per_s": round(pages / seconds, 3), "cpu_s": round(cpu, 1),
+            # what the run would take with the cores to itself: its CPU time spread over them
+            "idle_pages_per_s": round(pages / max(cpu / cores, 1e-9), 3), "page_hit_at_5": round(hits / len(qs), 3)}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (parser processes, tesseract)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> int:
@@ -106,10 +121,11 @@ def main() -> int:
         return 0
     print(f"{args.pdf.name}: pages {args.first + 1}-{args.first + len(texts)}, {len(qs)} questions, "
           f"scan rendered at {args.scan_dpi} dpi")
-    print(f"{'variant':32} {'pages':>5} {'chunks':>6} {'seconds':>8} {'pages/s':>8} {'hit@5':>6} {'delta':>6}")
+    print(f"{'variant':32} {'pages':>5} {'chunks':>6} {'seconds':>8} {'pages/s':>8} {'CPU s':>7} "
+          f"{'idle p/s':>8} {'hit@5':>6} {'delta':>6}")
     for r in rows:
         print(f"{r['variant']:32} {r['pages']:5} {r['chunks']:6} {r['seconds']:8.1f} {r['pages_per_s']:8.2f} "
-              f"{r['page_hit_at_5']:6.3f} {r['hit_delta']:+6.3f}")
+              f"{r['cpu_s']:7.1f} {r['idle_pages_per_s']:8.2f} {r['page_hit_at_5']:6.3f} {r['hit_delta']:+6.3f}")
     return 0
 
 

@@ -62,9 +62,7 @@ def test_ocr_progress_reaches_the_caller_from_a_worker_process(store, embedder, 
 
 
 def test_missing_tesseract_fails_the_file_with_an_install_line(store, embedder, scan_files, good_files, monkeypatch):
-    import pytesseract
-
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    monkeypatch.setattr(ingest.ocr, "TESSERACT", "/nonexistent/tesseract")
     ingest.ocr.tesseract_info.cache_clear()
     try:
         report = Ingestor(store, embedder, IngestOptions(workers=0)).ingest([scan_files["scanned"], good_files["text"]])
