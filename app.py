@@ -62,7 +62,7 @@ DOCS_PANEL_PX = 380  # the document list scrolls inside this height, so the chat
 DOCS_UNSCROLLED = 5  # up to this many documents the list takes its own height
 STREAM_REDRAW_S = 0.1  # how often the streamed answer is re-rendered as Markdown
 PAGE_SCALE = 2.0  # page view: pixels per PDF point
-PAGE_CONTEXT_PT = 160.0  # page view: the page from this far above the evidence to this far below it
+PAGE_CONTEXT_PT = 96.0  # page view: the page from this far above the evidence to this far below it
 
 
 # ---- shared resources (one per process, keyed by the settings they depend on) ----

@@ -105,10 +105,12 @@ def test_sample_question_gets_a_cited_answer(ui_env):
     assert {c.source for c in answer.citations} <= sample_sources
     assistant = [cm for cm in at.chat_message if cm.name == "assistant"][-1]
     labels = [e.label for e in assistant.expander]
-    assert plain(labels[0]).startswith(f"[{answer.citations[0].number}] ")
+    sources = [e for e in assistant.expander if e.label.startswith("\\[")]  # cited passages, by number
+    first = min(answer.citations, key=lambda c: c.number)
+    assert plain(sources[0].label).startswith(f"[{first.number}] ")
     assert "How this answer was found" in labels
     # the passage text of the citation is shown (escaped) inside its expander
-    assert any(answer.citations[0].text[:40] in text_of(m.value) for m in assistant.expander[0].markdown)
+    assert any(first.text[:40] in text_of(m.value) for m in sources[0].markdown)
     assert any(m.label == "First token" for m in assistant.get("metric"))
     # history survives a rerun and a new chat clears it
     at.run()
@@ -291,3 +293,33 @@ def test_model_output_markup_is_made_safe(ui_env, monkeypatch):
         assert "[image: x]" in shown and "203.0.113.1" not in shown and "<img" not in shown
         assert "&lt;b&gt;now&lt;/b&gt;" in shown and "<strong>really</strong>" in shown
         at.run()
+
+
+def test_uploaded_pdf_answer_highlights_evidence_and_opens_its_page(ui_env):
+    """The issue's user path: upload a PDF, ask, read the evidence highlighted, open the page it is on."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_font("helvetica", size=12)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "Chapter 1. Plotting: use plot (x, y) to draw lines.", new_x="LMARGIN", new_y="NEXT")
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "Chapter 2. Linear algebra. To compute the LU factorization of a matrix A, call "
+                         "[L, U, P] = lu (A). Other factorizations include chol and qr.",
+                   new_x="LMARGIN", new_y="NEXT")
+    at = start()
+    upload(at, [("liboctave.pdf", bytes(pdf.output()), "application/pdf")])
+    at.selectbox(key="set_answer_mode").set_value("extractive")  # no language model: exact and quick
+    at.button(key="apply_settings").click().run()
+    at.chat_input(key="question").set_value("How do I compute the LU factorization of a matrix?").run()
+    assert not at.exception, [e.value for e in at.exception]
+    answer = at.session_state.messages[-1]["answer"]
+    assert answer.mode == "extractive" and "lu (A)" in answer.text
+    assistant = [cm for cm in at.chat_message if cm.name == "assistant"][-1]
+    source = next(e for e in assistant.expander if plain(e.label).startswith("[1] liboctave.pdf · page 2"))
+    assert re.search(r"<mark[^>]*>[^<]*call \[L, U, P\] = lu \(A\)\.", source.markdown[0].value)
+    toggle = next(t for t in source.toggle if t.label == "Page view")
+    toggle.set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    images = [cm for cm in at.chat_message if cm.name == "assistant"][-1].get("image")
+    assert [i.captions for i in images] == [["liboctave.pdf, page 2 (evidence highlighted)"]]

@@ -13,7 +13,9 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from servers import free_port, serving
@@ -37,20 +39,12 @@ NOTES = "# Field notes\n\nThe launch code is BLUE-42. It is kept in the vault un
 WAIT_S = 300  # the local LLM shares two cores with the rest of the suite
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`make run`'s streamlit command on a free loopback port, with a throwaway data dir."""
-    tmp = tmp_path_factory.mktemp("ui-server")
+@contextmanager
+def streamlit_app(tmp: Path, **env_vars: str) -> Iterator[str]:
+    """`make run`'s streamlit command on a free loopback port with ``env_vars`` set; yields its URL."""
     port = free_port()
     env = dict(os.environ)
-    env.update(
-        HOPRAG_DATA_DIR=str(tmp / "data"),
-        HOPRAG_MAX_NEW_TOKENS="16",
-        HOPRAG_TOP_K="2",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        ANONYMIZED_TELEMETRY="False",
-    )
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ANONYMIZED_TELEMETRY="False", **env_vars)
     url = f"http://127.0.0.1:{port}"
     with serving(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -61,8 +55,8 @@ def server(tmp_path_factory):
         yield url
 
 
-@pytest.fixture
-def browser(tmp_path):
+def chromium(profile: Path, *extra_flags: str, size: tuple[int, int] = (1440, 1400)):
+    """Headless Debian chromium driven by chromedriver, with a throwaway profile."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -71,12 +65,26 @@ def browser(tmp_path):
     options.binary_location = CHROMIUM
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1440,1400",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--disable-component-update", "--disable-sync", "--no-first-run", f"--window-size={size[0]},{size[1]}",
+        f"--user-data-dir={profile}", *extra_flags,
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`make run`'s streamlit command with a throwaway data dir."""
+    tmp = tmp_path_factory.mktemp("ui-server")
+    with streamlit_app(tmp, HOPRAG_DATA_DIR=str(tmp / "data"), HOPRAG_MAX_NEW_TOKENS="16", HOPRAG_TOP_K="2") as url:
+        yield url
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = chromium(tmp_path / "chromium-profile")
     yield driver
     driver.quit()
 
@@ -103,6 +111,11 @@ def click_button(driver, label: str) -> None:
 
     button = wait_for(driver, find, what=f"button {label!r}")
     driver.execute_script("arguments[0].click();", button)
+
+
+def expand(driver, summary) -> None:
+    """Open an expander by its summary (a click on an open one would close it)."""
+    driver.execute_script("const d = arguments[0].closest('details'); if (!d.open) arguments[0].click();", summary)
 
 
 def ask(driver, question: str) -> None:
@@ -163,10 +176,10 @@ def test_upload_ask_cited_answer_and_separate_sessions(server, browser, tmp_path
     assert "How this answer was found" in answer.text
     # open the citation: the passage text shows, literally
     citation = next(e for e in css(answer, "[data-testid='stExpander'] summary") if "[1] field-notes.md" in e.text)
-    driver.execute_script("arguments[0].click();", citation)
+    expand(driver, citation)
     wait_for(driver, lambda d: "BLUE-42" in answer.text.split("Sources")[1], what="the cited passage")
     trace = next(e for e in css(answer, "[data-testid='stExpander'] summary") if "How this answer was found" in e.text)
-    driver.execute_script("arguments[0].click();", trace)
+    expand(driver, trace)
     wait_for(driver, lambda d: "First token" in answer.text and "1. dense" in answer.text, what="the trace")
     timings["answer_shown_s"] = time.monotonic() - t0
     ARTIFACTS.mkdir(exist_ok=True)

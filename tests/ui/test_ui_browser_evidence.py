@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from servers import free_port, serving
-from test_ui_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, ROOT, ask, css, wait_for
+from test_ui_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, ask, chromium, css, expand, streamlit_app, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -77,44 +75,15 @@ def server(tmp_path_factory):
         report = rag.ingest([str(f) for f in files])
         assert report.ok and len(rag.documents()) == 20, report.to_dict()
 
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        HOPRAG_DATA_DIR=str(tmp / "data"),
-        HOPRAG_ANSWER_MODE="extractive",
-        HOPRAG_TOP_K="3",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        ANONYMIZED_TELEMETRY="False",
-    )
-    url = f"http://127.0.0.1:{port}"
-    with serving(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        ready_url=f"{url}/_stcore/health", ready=lambda body: body == b"ok", log_path=tmp / "streamlit.log",
-        timeout_s=90, what="streamlit", cwd=ROOT, env=env,
-    ):
+    with streamlit_app(tmp, HOPRAG_DATA_DIR=str(tmp / "data"), HOPRAG_ANSWER_MODE="extractive",
+                       HOPRAG_TOP_K="3") as url:
         yield url
 
 
 @pytest.fixture
 def browser(tmp_path):
-    """Headless chromium whose viewport (not window) is 1400x1000."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-        f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    """Headless chromium; open_app makes its viewport (not its window) 1400x1000."""
+    driver = chromium(tmp_path / "chromium-profile", "--hide-scrollbars", size=VIEWPORT)
     yield driver
     driver.quit()
 
@@ -228,8 +197,8 @@ def test_hostile_document_markup_stays_inert(server, browser):
     wait_for(driver, lambda d: "The secret word of the pelican club is PELICAN-7." in answer.text, timeout=30,
              what="the quoted answer")
     assert "<script>window.__pwned = 1</script>" in answer.text  # shown as the text it is
-    for expander in css(answer, "[data-testid='stExpander'] summary"):
-        driver.execute_script("arguments[0].click();", expander)
+    for summary in css(answer, "[data-testid='stExpander'] summary"):
+        expand(driver, summary)
     time.sleep(1)
     assert driver.execute_script("return window.__pwned") is None
     assert not [i for i in css(driver, "img") if "203.0.113" in (i.get_attribute("src") or "")]
