@@ -51,7 +51,7 @@ def eval_evidence(
             rows, _ = evaluate_evidence(
                 rag, eval_items(ds), scorers, strategy=strategy_name, k=TOP_K,
                 max_sentences=settings.evidence_sentences, max_chars=settings.evidence_chars,
-                without_gold=unanswerable, progress=progress,
+                without_gold=unanswerable, progress=progress, abstain_threshold=settings.abstain_threshold,
             )
         if as_json:
             typer.echo(json.dumps({"scorers": rows, "questions": len(ds.questions), "dataset": str(dataset),

@@ -33,7 +33,7 @@ from rag.eval.documents import (
     text_has_answer,
 )
 from rag.eval.metrics import answer_in, mean, percentile
-from rag.evidence import Evidence, EvidenceScorer, pick, rank_sentences
+from rag.evidence import Evidence, EvidenceScorer, pick, rank_sentences, should_abstain
 from rag.evidence.sentences import split_spans
 from rag.types import Hit
 
@@ -135,14 +135,20 @@ def evaluate_evidence(
     max_chars: int = 400,
     without_gold: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    abstain_threshold: float | None = None,
 ) -> tuple[dict[str, dict], list[dict]]:
     """Score every scorer on the same top-``k`` hits per question → (row per scorer, per-question records).
 
     A row has ``answer_in_top1/2/3`` (the gold answer in the concatenation of
     the k best sentences), ``answer_in_evidence`` (in :func:`pick`'s capped
     evidence), ``evidence_chars``, ``p50_ms``/``p95_ms`` (sentence splitting
-    and scoring, the splitter's cache cleared per question), plus
-    ``answer_in_passages@k`` and, for document sets, ``page_hit@k``.
+    and scoring, the splitter's cache cleared per question; ``p50_cpu_ms`` the
+    CPU time it took), plus
+    ``answer_in_passages@k`` and, for document sets, ``page_hit@k``. With
+    ``abstain_threshold``, ``abstain_rate`` is the share of questions whose best
+    evidence is below it (:func:`should_abstain`): run ``without_gold`` it is the
+    share of unanswerable questions caught, otherwise the share of answerable
+    ones wrongly given up.
     """
     per_scorer: dict[str, list[dict]] = {name: [] for name in scorers}
     base: list[dict] = []
@@ -160,11 +166,13 @@ def evaluate_evidence(
         base.append(row)
         for name, scorer in scorers.items():
             split_spans.cache_clear()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             ranked = rank_sentences(item.question, hits, scorer)
             ms = (time.perf_counter() - t0) * 1000
+            cpu_ms = (time.process_time() - c0) * 1000
             rec = evidence_record(item, ranked, max_sentences, max_chars)
-            rec.update(id=item.id, ms=ms, evidence=[e.sentence.text for e in pick(ranked, max_sentences, max_chars)])
+            rec["abstain"] = should_abstain(ranked, abstain_threshold) if abstain_threshold is not None else None
+            rec.update(id=item.id, ms=ms, cpu_ms=cpu_ms, evidence=[e.sentence.text for e in pick(ranked, max_sentences, max_chars)])
             per_scorer[name].append(rec)
         if progress:
             progress("evidence", i + 1, len(items))
@@ -176,6 +184,12 @@ def evaluate_evidence(
         row["evidence_chars"] = mean([r["evidence_chars"] for r in recs])
         row["p50_ms"] = percentile([r["ms"] for r in recs], 50)
         row["p95_ms"] = percentile([r["ms"] for r in recs], 95)
+        # CPU time of this process (all its threads): on a busy shared machine wall time mostly measures waiting.
+        row["p50_cpu_ms"] = percentile([r["cpu_ms"] for r in recs], 50)
+        row["best_score_p50"] = percentile([r["best_score"] for r in recs if r["sentences"]], 50)
+        if abstain_threshold is not None:
+            row["abstain_threshold"] = abstain_threshold
+            row["abstain_rate"] = mean([float(r["abstain"]) for r in recs])
         row["questions"] = len(recs)
         row.update(shared)
         out[name] = row

@@ -23,8 +23,8 @@ QUESTIONS = [
 ]
 
 
-def _invoke(args, code=0):
-    result = CliRunner().invoke(app, args)
+def _invoke(args, code=0, env=None):
+    result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == code, (result.output, result.exception)
     return result
 
@@ -86,6 +86,9 @@ def test_eval_evidence_on_a_document_set_ingests_the_pdf_once(doc_set, tmp_path,
     gone = _last_json(_invoke([*args, "--without-gold"]))
     assert gone["scorers"]["lexical"]["page_hit@5"] == 0.0
     assert gone["scorers"]["lexical"]["answer_in_top3"] == 0.0
+    # With a threshold above any score every question abstains; the rate is reported per scorer.
+    strict = _last_json(_invoke([*args, "--without-gold"], env={"HOPRAG_ABSTAIN_THRESHOLD": "1e9"}))
+    assert strict["scorers"]["lexical"]["abstain_rate"] == 1.0
 
 
 def test_document_set_needs_its_documents(doc_set, tmp_path, shared_models):
