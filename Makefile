@@ -7,6 +7,8 @@ RUN_STAMP := .venv/.run-$(HASH)
 TEST_STAMP := .venv/.test-$(HASH)
 QUIET_PIP := 2>&1 | { grep -v 'is ignored: it is neither' || true; }; test $${PIPESTATUS[0]} -eq 0
 PORT ?= 8501
+# `make run` keeps its knowledge bases in the checkout (an installed hoprag uses the user data dir).
+DATA_DIR ?= data
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -38,11 +40,11 @@ install: $(RUN_STAMP)
 	@bash scripts/ensure_ocr.sh
 
 sample: $(RUN_STAMP)
-	$(PY) -c "from rag import RAG; from rag.sample import ensure_sample; r = RAG.open(); ensure_sample(r); print(len(r.documents()), 'documents in the knowledge base')"
+	HOPRAG_DATA_DIR=$(DATA_DIR) $(PY) -c "from rag import RAG; from rag.sample import ensure_sample; r = RAG.open(); ensure_sample(r); print(len(r.documents()), 'documents in the knowledge base')"
 
 run: sample
 	@bash scripts/ensure_ocr.sh
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	HOPRAG_DATA_DIR=$(DATA_DIR) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 test: $(TEST_STAMP)

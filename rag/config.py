@@ -1,7 +1,13 @@
-"""Settings: the one place configuration is read (env ``HOPRAG_*`` and ``hoprag.toml``).
+"""Settings: the one place configuration is read (``HOPRAG_*`` variables, ``.env``, ``hoprag.toml`` files).
 
-Precedence: explicit keyword overrides > environment > TOML file > defaults.
-Everything else in hoprag takes explicit arguments.
+Precedence, highest first: explicit keyword overrides (command-line flags) >
+environment variables > ``./.env`` > ``./hoprag.toml`` > the user config file
+(``hoprag.toml`` in the platform's user config dir, ``~/.config/hoprag`` on
+Linux; ``$HOPRAG_CONFIG`` replaces both files) > defaults. ``OPENAI_API_KEY`` and
+``OPENAI_BASE_URL`` fill ``llm_api_key`` / ``llm_base_url`` when no hoprag
+source sets them. An unknown ``HOPRAG_*`` variable is a warning that names the
+closest setting. :func:`load_with_origins` also says where each value came
+from (``hoprag config``). Everything else in hoprag takes explicit arguments.
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ def __getattr__(name: str) -> tuple[str, ...]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _default_data_dir() -> str:
+    """The platform's user data dir (``~/.local/share/hoprag`` on Linux): one place, whatever the working dir."""
+    import platformdirs
+
+    return platformdirs.user_data_dir("hoprag", appauthor=False)
+
+
 def _default_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(base) / "hoprag")
@@ -57,7 +70,7 @@ class Settings:
     ``replace(**changes)`` returns a validated copy.
     """
 
-    data_dir: str = "data"
+    data_dir: str = dataclasses.field(default_factory=_default_data_dir)
     kb: str = "default"
     cache_dir: str = dataclasses.field(default_factory=_default_cache_dir)
     # LLM
@@ -75,6 +88,7 @@ class Settings:
     embedder: str = "local"
     embed_base_url: str = ""
     embed_model: str = ""
+    embed_api_key: str = ""  # sent to the embeddings server only (never the LLM's key)
     embed_batch_size: int = 32
     embed_batch_tokens: int = 1024  # onnx embedder: padded tokens per forward pass
     embed_backend: str = "onnx-int8"  # local embedder runtime: onnx-int8, onnx (float32, exact) or torch
@@ -207,39 +221,118 @@ class Settings:
         toml_path: str | Path | None = None,
         **overrides: Any,
     ) -> "Settings":
-        """Read ``hoprag.toml`` (or ``$HOPRAG_CONFIG``), then ``HOPRAG_*`` variables, then ``overrides``."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        path = Path(toml_path or env.get("HOPRAG_CONFIG") or "hoprag.toml")
-        if path.exists():
-            try:
-                raw = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-            table = raw.get("hoprag", raw)
-            _check_names(table, where=str(path))
-            values.update({k: _coerce(k, v) for k, v in table.items()})
-        elif toml_path is not None or "HOPRAG_CONFIG" in env:
-            raise ConfigError(f"config file {path} does not exist")
-        known = {f.name for f in fields(cls)}
-        for key, raw_value in env.items():
-            if not key.startswith("HOPRAG_") or key == "HOPRAG_CONFIG":
-                continue
-            name = key[len("HOPRAG_"):].lower()
-            if name not in known:
-                raise ConfigError(
-                    f"unknown environment variable {key}; known: "
-                    + ", ".join("HOPRAG_" + n.upper() for n in sorted(known))
-                )
-            values[name] = _coerce(name, raw_value)
-        _check_names(overrides)
-        values.update({k: _coerce(k, v) for k, v in overrides.items() if v is not None})
-        # A server URL without an explicit engine means "use that server".
-        if values.get("llm_base_url") and "engine" not in values:
-            values["engine"] = "openai"
-        if values.get("embed_base_url") and "embedder" not in values:
-            values["embedder"] = "openai"
-        return cls(**values)
+        """The settings from every source, in the order of the module docstring.
+
+        ``env`` given: only that mapping is read (no ``.env``); ``toml_path``
+        given: only that file (it must exist).
+        """
+        return load_with_origins(env, toml_path, **overrides)[0]
+
+
+# Settings whose values `hoprag config` masks.
+SECRETS = frozenset({"llm_api_key", "embed_api_key", "api_key"})
+_warned_unknown: set[str] = set()
+
+
+def config_files(env: Mapping[str, str], toml_path: str | Path | None = None) -> list[Path]:
+    """The config files to read, lowest precedence first: the user config file, then ``./hoprag.toml``.
+
+    ``toml_path`` or ``$HOPRAG_CONFIG`` names the one file instead (it must exist).
+    """
+    explicit = toml_path or env.get("HOPRAG_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (set by {'HOPRAG_CONFIG' if not toml_path else 'the caller'})")
+        return [path]
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("hoprag", appauthor=False)) / "hoprag.toml"
+    return [p for p in (user, Path("hoprag.toml")) if p.is_file()]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    table = raw.get("hoprag", raw)
+    _check_names(table, where=str(path))
+    return {k: _coerce(k, v) for k, v in table.items()}
+
+
+def _environment(env: Mapping[str, str] | None) -> tuple[Mapping[str, str], dict[str, str]]:
+    """The variables to read and where each came from: the process environment over ``./.env`` (env=None)."""
+    if env is not None:
+        return env, {k: "environment" for k in env}
+    from dotenv import dotenv_values
+
+    dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None} if Path(".env").is_file() else {}
+    where = {k: f".env ({Path('.env').resolve()})" for k in dotenv}
+    where.update({k: "environment" for k in os.environ})
+    return {**dotenv, **os.environ}, where
+
+
+def _warn_unknown(key: str, known: set[str]) -> None:
+    """Warn once per process about an unknown ``HOPRAG_*`` variable, naming the closest setting."""
+    if key in _warned_unknown:
+        return
+    _warned_unknown.add(key)
+    import difflib
+    import logging
+
+    close = difflib.get_close_matches(key[len("HOPRAG_"):].lower(), sorted(known), n=1, cutoff=0.7)
+    hint = f"; did you mean HOPRAG_{close[0].upper()}?" if close else "; the settings are listed by  hoprag config"
+    logging.getLogger(__name__).warning("ignoring unknown environment variable %s%s", key, hint)
+
+
+def load_with_origins(
+    env: Mapping[str, str] | None = None, toml_path: str | Path | None = None, **overrides: Any
+) -> tuple["Settings", dict[str, str]]:
+    """:meth:`Settings.load` and, per setting not at its default, where its value came from."""
+    env, env_where = _environment(env)
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in config_files(env, toml_path):
+        table = _read_toml(path)
+        values.update(table)
+        origins.update({k: f"file {path.resolve()}" for k in table})
+    known = {f.name for f in fields(Settings)}
+    for key, raw_value in env.items():
+        if not key.startswith("HOPRAG_") or key == "HOPRAG_CONFIG":
+            continue
+        name = key[len("HOPRAG_"):].lower()
+        if name not in known:
+            _warn_unknown(key, known)
+            continue
+        values[name] = _coerce(name, raw_value)
+        origins[name] = f"{env_where.get(key, 'environment')} {key}"
+    _check_names(overrides)
+    given = {k: _coerce(k, v) for k, v in overrides.items() if v is not None}
+    values.update(given)
+    origins.update({k: "command line / caller" for k in given})
+    # A server URL without an explicit engine means "use that server".
+    for url, component, server in (("llm_base_url", "engine", "openai"), ("embed_base_url", "embedder", "openai")):
+        if values.get(url) and component not in values:
+            values[component] = server
+            origins[component] = f"implied by {url}"
+    # OpenAI's own variables, where no hoprag source set the LLM's key or URL.
+    for name, var in (("llm_api_key", "OPENAI_API_KEY"), ("llm_base_url", "OPENAI_BASE_URL")):
+        if not values.get(name) and env.get(var):
+            values[name] = _coerce(name, env[var])
+            origins[name] = f"{env_where.get(var, 'environment')} {var} (fallback)"
+    if values.get("engine") == "openai" and not values.get("llm_base_url") and env.get("OPENAI_API_KEY"):
+        values["llm_base_url"] = "https://api.openai.com/v1"
+        origins["llm_base_url"] = "OpenAI's URL (OPENAI_API_KEY is set, no base URL)"
+    return Settings(**values), origins
+
+
+def mask(name: str, value: Any) -> Any:
+    """A setting's value as ``hoprag config`` shows it: secrets cut to their last 4 characters."""
+    if name not in SECRETS or not value:
+        return value
+    text = str(value)
+    return "****" + text[-4:] if len(text) >= 12 else "****"
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -17,7 +17,8 @@ import typer
 from rag.config import Settings
 from rag.errors import ConfigError, HopragError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="hoprag: chat with your documents, offline.")
+# add_completion: `hoprag --install-completion` (bash, zsh, fish, PowerShell) completes commands and options.
+app = typer.Typer(add_completion=True, no_args_is_help=True, help="hoprag: chat with your documents, offline.")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval, reranking and answers on a dataset.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figures.")
 app.add_typer(eval_app, name="eval")

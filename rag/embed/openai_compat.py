@@ -50,13 +50,13 @@ class OpenAIEmbedder:
 
 
 @EMBEDDERS.register(
-    "openai", reads={"embed_base_url", "embed_model", "llm_api_key", "llm_timeout_s", "embed_batch_size"}
+    "openai", reads={"embed_base_url", "embed_model", "embed_api_key", "llm_timeout_s", "embed_batch_size"}
 )
 def _make(settings: Settings) -> OpenAIEmbedder:
     return OpenAIEmbedder(
         settings.embed_base_url,
         settings.embed_model,
-        api_key=settings.llm_api_key,
+        api_key=settings.embed_api_key,
         timeout_s=settings.llm_timeout_s,
         batch_size=max(settings.embed_batch_size, 1),
     )
