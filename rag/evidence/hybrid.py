@@ -38,9 +38,13 @@ BIAS = -6.294
 EMBED_AT_MOST = 16  # sentences embedded per question (the best by the cheap cues)
 
 
+def linear(X: np.ndarray, weights: dict[str, float], bias: float) -> np.ndarray:
+    w = np.array([weights.get(name, 0.0) for name in FEATURES], dtype=np.float64)
+    return X.astype(np.float64) @ w + bias
+
+
 def logistic(X: np.ndarray, weights: dict[str, float], bias: float) -> np.ndarray:
-    w = np.array([weights.get(name, 0.0) for name in FEATURES], dtype=np.float32)
-    return 1.0 / (1.0 + np.exp(-(X @ w + bias)))
+    return 1.0 / (1.0 + np.exp(-linear(X, weights, bias)))
 
 
 @SCORERS.register("hybrid")
@@ -81,7 +85,7 @@ class HybridScorer:
         # (on the dev sets the top-2 figures are the same as embedding all of them); the rest score 0.
         bm25 = bm25_scores(question, [s.text for s in sentences])
         cheap = dict(self.weights, cos=0.0, cos_resid=0.0)
-        first = logistic(self._features(question, sentences, hits, (), bm25), cheap, self.bias)
+        first = linear(self._features(question, sentences, hits, (), bm25), cheap, self.bias)
         keep = sorted(np.argsort(-first, kind="stable")[:EMBED_AT_MOST].tolist())
         scores = np.zeros(len(sentences), dtype=np.float64)
         scores[keep] = logistic(self._features(question, sentences, hits, keep, bm25), self.weights, self.bias)[keep]
