@@ -30,8 +30,12 @@ def test_version_and_completion(tmp_path, env):
 
     out = hoprag(["--version"], tmp_path, env)
     assert out.returncode == 0 and out.stdout.strip() == f"hoprag {version('hoprag')}"
-    completion = hoprag(["--show-completion", "bash"], tmp_path, env)
-    assert completion.returncode == 0 and "_HOPRAG_COMPLETE" in completion.stdout
+    # what bash's completion function asks: the words so far, the word being completed
+    completed = hoprag([], tmp_path, {**env, "_HOPRAG_COMPLETE": "complete_bash", "COMP_WORDS": "hoprag con",
+                                      "COMP_CWORD": "1"})
+    assert completed.returncode == 0 and completed.stdout.split() == ["config"]
+    script = hoprag([], tmp_path, {**env, "_HOPRAG_COMPLETE": "source_bash"})
+    assert "complete " in script.stdout and "_HOPRAG_COMPLETE" in script.stdout
 
 
 def test_config_shows_values_sources_and_masks_secrets(tmp_path, env):
