@@ -337,7 +337,8 @@ def show_page_view(item: SourceItem, key: str) -> None:
     name = display_name(c.source)
     st.image(png, caption=f"{name}, page {page} ({where})", alt=f"Page {page} of {name}, {where}", output_format="PNG")
     if boxes:
-        st.checkbox("Whole page", key=f"{key}-whole", help="Show the whole page instead of the part around the evidence")
+        st.checkbox("Whole page", key=f"{key}-whole",
+                    help="Show the whole page instead of the part around the evidence")
 
 
 def show_source(item: SourceItem, key: str, expanded: bool) -> None:

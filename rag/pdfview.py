@@ -186,7 +186,8 @@ def _longest(find, low: int, high: int) -> tuple[int, int] | None:
 
 
 def _boxes(page, textpage, start: int, end: int) -> tuple[Box, ...]:
-    left0, _bottom, _right, top0 = page.get_bbox()  # the visible area (media box ∩ crop box), inherited boxes included
+    # the visible area (media box ∩ crop box), boxes inherited from the page tree included
+    left0, _bottom, _right, top0 = page.get_bbox()
     boxes = []
     for i in range(textpage.count_rects(start, end - start)):
         left, bottom, right, top = textpage.get_rect(i)

@@ -100,7 +100,8 @@ def test_passage_html_marks_evidence_and_escapes_everything():
 
 
 def test_one_block_has_no_line_breaks():
-    assert one_block("<pre><code>a\n\nb</code></pre>") == '<div class="hoprag-md"><pre><code>a&#10;&#10;b</code></pre></div>'
+    expected = '<div class="hoprag-md"><pre><code>a&#10;&#10;b</code></pre></div>'
+    assert one_block("<pre><code>a\n\nb</code></pre>") == expected
 
 
 def test_quotations_are_shown_as_written():

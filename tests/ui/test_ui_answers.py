@@ -87,8 +87,8 @@ def test_highlights_unsupported_marker_and_all_passages(monkeypatch):
             block = asked(at, monkeypatch, grounded_answer)
         shown = html_of(block)
         # the unsupported sentence is marked (⚠, titled span), the supported one is not
-        marked = re.findall(r'<span class="hoprag-unsupported" title="not supported by the sources"[^>]*>([^<]*)</span>',
-                            shown)
+        marked = re.findall(
+            r'<span class="hoprag-unsupported" title="not supported by the sources"[^>]*>([^<]*)</span>', shown)
         assert "⚠ " in marked and UNSUPPORTED in marked and not any("BLUE-42" in m for m in marked)
         assert "The launch code is BLUE-42 [1]." in shown
         # the cited passage with its evidence sentence in <mark>, expanded; the uncited one listed after it

@@ -112,7 +112,8 @@ def test_mode_note_and_unsupported_ranges():
     sentences = (AnswerSentence(0, 5, True), AnswerSentence(6, 12, False), AnswerSentence(13, 20, False))
     grounded = Answer("q", "x" * 20, (), mode="grounded", sentences=sentences, unsupported=("gone.",))
     assert unsupported_ranges(grounded) == [(6, 12), (13, 20)]
-    assert mode_note(grounded) == "Checked against the sources: 1 of 3 sentences supported; 1 unsupported sentence left out."
+    assert mode_note(grounded) == (
+        "Checked against the sources: 1 of 3 sentences supported; 1 unsupported sentence left out.")
     assert mode_note(Answer("q", "quote", (), mode="extractive")).startswith("Quoted from the sources")
     assert "not checked" in mode_note(Answer("q", "text", (), mode="generative"))
     assert mode_note(Answer("q", "", (), mode="grounded", abstained=True)) == ""
