@@ -17,7 +17,7 @@ from typing import Any, Callable
 from rag.errors import HopragError, IngestError
 from rag.types import Chunk
 
-from ingest.loaders import LoadOptions, load
+from ingest.loaders import LoadOptions, PageProgress, load
 from ingest.segment import segment
 
 
@@ -40,10 +40,6 @@ class ParseJob:
     @property
     def load_options(self) -> LoadOptions:
         return LoadOptions(self.password, self.ocr_languages, self.ocr_cache)
-
-
-# (done, total) pages of one file being OCR'd
-PageProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

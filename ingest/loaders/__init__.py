@@ -17,7 +17,10 @@ from ingest.loaders.text import decode_text
 from ingest.loaders import delimited, docx, html, image, pdf, pptx, text, xlsx  # noqa: E402,F401  isort: skip
 from ingest.loaders.pdf import needs_password  # noqa: E402
 
-__all__ = ["KINDS", "LOADERS", "Loaded", "LoadOptions", "Page", "decode_text", "detect", "load", "needs_password"]
+__all__ = [
+    "EXTENSIONS", "KINDS", "LOADERS", "Loaded", "LoadOptions", "Page", "PageProgress", "decode_text", "detect", "load",
+    "needs_password",
+]
 
 # File name extensions of the kinds above, for upload boxes and folder listings.
 EXTENSIONS = (

@@ -44,8 +44,7 @@ class LoadOptions:
     ocr_cache: str | None = None  # SQLite file of OCR results keyed by page-image hash; None: no cache
 
 
-# A loader: (bytes, file name, options, progress) -> Loaded; one file per kind registers one.
-Loader = Callable[[bytes, str, LoadOptions, "PageProgress | None"], Loaded]
+# kind -> loader(bytes, file name, LoadOptions, PageProgress | None) -> Loaded; one file per kind registers one.
 LOADERS: Registry[Loaded] = Registry("document kind")
 
 MAX_UNZIPPED_BYTES = 200 * 2**20  # an Office file (ZIP) expanding past this is a zip bomb

@@ -86,7 +86,7 @@ def load_pdf(data: bytes, name: str, options: LoadOptions, progress: PageProgres
                     textpage.close()
                     page.close()
                 texts.append(text)
-            tables = _tables(pdf, grids)
+            tables = _tables(pdf, grids, pdfium_c)
             for i, found in tables.items():
                 texts[i] = _with_tables(pdf, i, found)
             if to_ocr:
@@ -141,8 +141,14 @@ def _draws_grid(page, pdfium_c) -> bool:
     return max(rows.values(), default=0) >= 3 and len(columns) >= 3
 
 
-def _tables(pdf, indexes: list[int]) -> dict[int, list]:
-    """Page index → tables pdfplumber finds on it (each page copied alone: pdfplumber reads a whole file slowly)."""
+def _tables(pdf, indexes: list[int], pdfium_c) -> dict[int, list]:
+    """Page index → the tables pdfplumber finds on it: (bbox, rows of cell bboxes), top to bottom.
+
+    pdfplumber sees a copy of the page holding only its vector paths (the rules
+    it finds tables by): without the text and images, pdfminer reads the page
+    5x faster (0.26 s instead of 1.27 s for the 5 candidate pages of gnuplot.pdf).
+    The cells' text then comes from PDFium.
+    """
     if not indexes:
         return {}
     import pdfplumber
@@ -153,18 +159,25 @@ def _tables(pdf, indexes: list[int]) -> dict[int, list]:
         single = pdfium.PdfDocument.new()
         try:
             single.import_pages(pdf, [i])
+            page = single[0]
+            for j in reversed(range(pdfium_c.FPDFPage_CountObjects(page))):
+                obj = pdfium_c.FPDFPage_GetObject(page, j)
+                if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
+                    pdfium_c.FPDFPage_RemoveObject(page, obj)
+                    pdfium_c.FPDFPageObj_Destroy(obj)
+            pdfium_c.FPDFPage_GenerateContent(page)
+            page.close()
             buf = io.BytesIO()
             single.save(buf)
         finally:
             single.close()
         try:
             with pdfplumber.open(buf) as doc:
-                page = doc.pages[0]
-                tables = []
-                for table in page.find_tables():
-                    rows = [[c or "" for c in row] for row in table.extract()]
-                    if len(rows) >= 2 and max(len(r) for r in rows) >= 2:
-                        tables.append((table.bbox, rows))
+                tables = [
+                    (table.bbox, [row.cells for row in table.rows])
+                    for table in doc.pages[0].find_tables()
+                    if len(table.rows) >= 2 and max(len(row.cells) for row in table.rows) >= 2
+                ]
         except Exception as exc:  # pdfminer on a strange page: keep PDFium's text for it
             log.debug("table finder failed on page %d: %s", i + 1, exc)
             continue
@@ -181,11 +194,18 @@ def _with_tables(pdf, index: int, tables: list) -> str:
         x0, y0, x1, y1 = page.get_bbox()  # the visible page (crop box), in PDF units from the bottom left
         parts = []
         cursor = y1  # PDF y grows upwards; pdfplumber measures from the top
+
+        def text_in(cell) -> str:
+            if cell is None:  # a merged cell's other grid slots
+                return ""
+            left, top, right, bottom = cell
+            return textpage.get_text_bounded(left, y1 - bottom, right, y1 - top)
+
         for (left, top, right, bottom), rows in tables:
             t_top, t_bottom = y1 - top, y1 - bottom
             if t_top < cursor:
                 parts.append(textpage.get_text_bounded(x0, t_top, x1, cursor))
-            parts.append("\n" + markdown_table(rows) + "\n")
+            parts.append("\n" + markdown_table([[text_in(c) for c in row] for row in rows]) + "\n")
             parts.append(textpage.get_text_bounded(x0, t_bottom, left, t_top))
             parts.append(textpage.get_text_bounded(right, t_bottom, x1, t_top))
             cursor = min(cursor, t_bottom)
