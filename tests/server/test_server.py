@@ -247,3 +247,20 @@ def test_each_stream_is_generated_by_one_thread(tmp_path, embedder):
             texts = list(pool.map(lambda _: one(), range(4)))
     assert all(t.startswith("Stones crack shells [1].") for t in texts)
     assert len(engine.threads) == 4 and all(len(t) == 1 for t in engine.threads), engine.threads
+
+
+def test_serving_one_knowledge_base_offers_only_it(tmp_path, embedder):
+    """hoprag serve --kb NAME: the other knowledge bases of the data dir are neither listed nor reachable."""
+    with RAG(Settings(data_dir=str(tmp_path), kb="main"), embedder=embedder, engine=ScriptedEngine(default="x")) as rag:
+        rag.sibling("other").close()
+        with serving(create_app(rag, only_kb="main")) as url:
+            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60)
+            assert [m.id for m in client.models.list()] == ["hoprag-main"]
+            with pytest.raises(openai.NotFoundError):
+                client.chat.completions.create(model="hoprag-other", messages=[{"role": "user", "content": "hi"}])
+            assert [kb["name"] for kb in httpx.get(f"{url}/kbs", timeout=30).json()["data"]] == ["main"]
+            assert httpx.get(f"{url}/kbs/other/documents", timeout=30).json()["error"]["code"] == "kb_not_found"
+            refused = httpx.post(f"{url}/kbs", json={"name": "third"}, timeout=30)
+            assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+        with serving(create_app(rag)) as url:  # without --kb: every knowledge base
+            assert [kb["name"] for kb in httpx.get(f"{url}/kbs", timeout=30).json()["data"]] == ["main", "other"]
