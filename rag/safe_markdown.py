@@ -110,7 +110,7 @@ def markdown_html(
     rendered = sanitize(_parser().render(source))
     if ranges:
         rendered = _wrap_marked(rendered)
-    return one_block(rendered)
+    return one_block(_shortcodes_off(rendered))
 
 
 def passage_html(text: str, spans: Iterable[Any] = ()) -> str:
@@ -136,6 +136,18 @@ def _escape_text(text: str) -> str:
     # $ and : would start LaTeX or emoji/colour shortcodes in a Markdown renderer that saw the text.
     escaped = html.escape(text, quote=True).replace("$", "&#36;").replace(":", "&#58;")
     return escaped.replace("\r", "").replace("\n", "<br>")
+
+
+def _shortcodes_off(fragment: str) -> str:
+    """Write ``:`` and ``$`` in text (not in tags) as character references.
+
+    Streamlit rewrites ``:material/…:`` shortcodes even inside raw HTML; the
+    references keep the model's text exactly as written.
+    """
+    return "".join(
+        part if part.startswith("<") else part.replace(":", "&#58;").replace("$", "&#36;")
+        for part in _TAG_OR_TEXT.split(fragment)
+    )
 
 
 def _clip(ranges: Iterable[tuple[int, int]], length: int) -> list[tuple[int, int]]:

@@ -35,7 +35,7 @@ def test_markdown_structure_renders():
     )
     for piece in ("<h1>Title</h1>", "<em>emphasis</em>", "<strong>strong</strong>", "<s>gone</s>",
                   "<code>code</code>", "<ul>", "<li>one</li>", '<ol start="3">', "<blockquote>",
-                  "<pre><code>def f():&#10;&#10;    return 1&#10;</code></pre>", "<table>",
+                  "<pre><code>def f()&#58;&#10;&#10;    return 1&#10;</code></pre>", "<table>",
                   '<th style="text-align:left">a</th>', '<td style="text-align:right">2</td>'):
         assert piece in out, (piece, out)
     assert "\n" not in out and out.startswith('<div class="hoprag-md">') and out.endswith("</div>")
@@ -51,7 +51,7 @@ def test_attacks_render_inert():
     assert all('rel="noopener noreferrer nofollow"' in t for t in tags if t.startswith("<a "))
     # no remote address is left anywhere a browser would fetch it, and images say what they were
     assert "203.0.113" not in " ".join(tags)
-    assert "[image: tracker]" in out and "[image]" in out
+    assert "[image&#58; tracker]" in out and "[image]" in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out  # the model's markup is shown as text
 
 
@@ -114,3 +114,10 @@ def test_quotations_are_shown_as_written():
     assert "<em>fast</em>" in out  # the model's own Markdown outside the quotation still renders
     assert re.search(r'style="[^"]*">It is free\.</span>', out)  # the unsupported range moved with the escapes
     assert quoted_ranges("no quotes “one” and “two”") == [(10, 15), (20, 25)]
+
+
+def test_streamlit_shortcodes_and_math_stay_text():
+    out = markdown_html("Icon :material/home:, colour :red[x], math $y$ and [a link](https://example.org/a:b).")
+    assert ":" not in re.sub(r"<[^>]*>", "", out) and "$" not in out
+    assert "&#58;material/home&#58;" in out and "&#36;y&#36;" in out
+    assert '<a href="https://example.org/a:b"' in out  # attributes are left alone

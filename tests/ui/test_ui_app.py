@@ -290,7 +290,7 @@ def test_model_output_markup_is_made_safe(ui_env, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     for _ in range(2):  # the streamed turn, then the rerun that draws the history
         shown = [m.value for m in [cm for cm in at.chat_message if cm.name == "assistant"][-1].markdown][0]
-        assert "[image: x]" in shown and "203.0.113.1" not in shown and "<img" not in shown
+        assert "[image&#58; x]" in shown and "203.0.113.1" not in shown and "<img" not in shown
         assert "&lt;b&gt;now&lt;/b&gt;" in shown and "<strong>really</strong>" in shown
         at.run()
 
