@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 PAGES = [
     "Alpacas graze on the Altiplano. The herd moves to the lower valley in winter.",
@@ -24,6 +25,10 @@ def make_pdf(pages: list[str], title: str = "Alpaca Handbook", bookmarks: bool =
             pdf.start_section(f"Chapter {i}")
         pdf.multi_cell(0, 8, text)
     return bytes(pdf.output())
+
+
+# What a drawing-only PDF (make_image_only_pdf) fails with: OCR finds no text, or OCR is not installed.
+NO_TEXT = "no text layer" if shutil.which("tesseract") else "Tesseract is not installed"
 
 
 def make_image_only_pdf() -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ingest_files import NO_TEXT
 
 from ingest.loaders import detect, load
 from rag.errors import IngestError
@@ -57,7 +58,7 @@ def test_type_comes_from_content_not_extension(good_files):
         ("empty", "empty file"),
         ("garbage_pdf", "binary content"),
         ("garbage_txt", "binary content"),
-        ("no_text", "no text layer"),
+        ("no_text", NO_TEXT),
     ],
 )
 def test_bad_inputs_raise_one_line_reasons(bad_files, kind, reason):

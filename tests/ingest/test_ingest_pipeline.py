@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from ingest_files import NO_TEXT
 from typer.testing import CliRunner
 
 from ingest.pipeline import IngestOptions, Ingestor
@@ -103,7 +104,7 @@ def test_bad_inputs_never_stop_a_batch(store, embedder, good_files, bad_files):
         "empty.txt": "empty file",
         "garbage.pdf": "binary content",
         "garbage.txt": "binary content",
-        "scan.pdf": "no text layer",
+        "scan.pdf": NO_TEXT,
         "huge.txt": "over the 1 MB limit",
     }
     for name, reason in expected.items():
