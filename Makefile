@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test install sample clean-index
+.PHONY: run test test-fast install sample clean-index
 
 # What `make run` needs: the embedded models, the UI and the API server.
 $(RUN_STAMP): pyproject.toml
@@ -51,6 +51,12 @@ test: $(TEST_STAMP)
 	@bash scripts/ensure_test_deps.sh
 	@bash scripts/ensure_ocr.sh
 	$(PY) -m pytest -q
+
+# The quick tier (under 3 minutes): everything but the tests that load the local LLM (marked slow)
+# or drive Chromium (marked browser); tests/conftest.py marks them by the fixtures they use.
+test-fast: $(TEST_STAMP)
+	@bash scripts/ensure_ocr.sh
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 clean-index:
 	rm -rf data/index

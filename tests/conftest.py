@@ -17,6 +17,21 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+# Fixtures that load the local LLM or drive a real browser: their tests are left out of `make test-fast`.
+SLOW_FIXTURES = {"engine"}
+BROWSER_FIXTURES = {"browser"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark tests by what they load: ``slow`` (the local LLM) and ``browser`` (Chromium)."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory) -> Settings:
     """Default settings with a throwaway data dir; models come from the user cache dir."""
@@ -25,9 +40,10 @@ def base_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder(base_settings):
-    from rag.embed.local import LocalEmbedder
+    """The embedder users get: the default settings' (local MiniLM on onnx-int8)."""
+    from rag.embed import make_embedder
 
-    return LocalEmbedder(base_settings.models_dir)
+    return make_embedder(base_settings)
 
 
 @pytest.fixture(scope="session")

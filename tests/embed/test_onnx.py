@@ -38,12 +38,19 @@ def onnx_embedder(models_dir):
     return OnnxEmbedder(models_dir, batch_size=8, batch_tokens=4096)
 
 
+@pytest.fixture(scope="module")
+def torch_embedder(base_settings):
+    """The torch runtime (embed_backend=torch): the reference the onnx export is checked against."""
+    return make_embedder(base_settings.replace(embed_backend="torch"))
+
+
 def _torch_fp32(embedder, texts):
-    # The session embedder's model without its bfloat16 autocast: the float32 reference.
+    # The torch embedder's model without its bfloat16 autocast: the float32 reference.
     return embedder.model.encode(texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True)
 
 
-def test_vectors_match_torch_float32(onnx_embedder, embedder):
+def test_vectors_match_torch_float32(onnx_embedder, torch_embedder):
+    embedder = torch_embedder
     assert embedder.count_tokens(LONG) > 300
     reference = _torch_fp32(embedder, TEXTS)
     # One padded batch holding the long and the short texts, and each text alone.

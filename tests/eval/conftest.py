@@ -13,11 +13,16 @@ def tiny_dir() -> Path:
 @pytest.fixture
 def shared_models(monkeypatch, embedder):
     """Make RAG instances the CLI opens use the session embedder (and engine, when asked)."""
+    import rag.embed
+    import rag.engines
     import rag.pipeline
 
-    monkeypatch.setattr(rag.pipeline, "make_embedder", lambda settings: embedder)
+    # Commands build models through rag.pipeline (RAG) or directly (eval answers shares them across its KBs).
+    for module in (rag.pipeline, rag.embed):
+        monkeypatch.setattr(module, "make_embedder", lambda settings: embedder)
 
     def with_engine(engine):
-        monkeypatch.setattr(rag.pipeline, "make_engine", lambda settings: engine)
+        for module in (rag.pipeline, rag.engines):
+            monkeypatch.setattr(module, "make_engine", lambda settings: engine)
 
     return with_engine
