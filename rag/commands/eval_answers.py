@@ -16,7 +16,14 @@ from rag.config import ORDERS
 
 @eval_app.command("answers")
 def eval_answers(
-    dataset: Path = typer.Option(..., "--dataset", help="Folder with corpus.json and questions.json (MuSiQue style)."),
+    dataset: Path = typer.Option(
+        ..., "--dataset",
+        help="Folder with corpus.json and questions.json (MuSiQue style), or questions.json alone "
+        "(document style: question, file, pages, answer; the files come from --documents).",
+    ),
+    documents: Optional[Path] = typer.Option(
+        None, "--documents", help="Folder holding the files a document-style dataset names (ingested once, cached)."
+    ),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Comma-separated strategies (default: settings)."),
     reranker: Optional[str] = typer.Option(None, "--reranker", help="Comma-separated rerankers (default: settings)."),
     order: Optional[str] = typer.Option(None, "--order", help="Context order(s): relevance, stable."),
@@ -44,7 +51,10 @@ def eval_answers(
         from rag.embed import make_embedder
         from rag.engines import make_engine
         from rag.eval.answers import evaluate_chat, evaluate_config, evaluate_oracle, plot_configs
-        from rag.eval.dataset import eval_kb, load_dataset, without_gold
+        from rag.errors import ConfigError
+        from rag.eval.dataset import without_gold
+        from rag.eval.documents import DocDataset
+        from rag.eval.evidence import load_eval_dataset, open_eval_kb
 
         settings = load_settings(None, data_dir)
         strategies = split_names(strategy, choices("strategy"), "--strategy") if strategy else [settings.strategy]
@@ -52,27 +62,31 @@ def eval_answers(
         orders = split_names(order, ORDERS, "--order") if order else [settings.order]
         modes = (split_names(answer_mode, choices("answer_mode"), "--answer-mode") if answer_mode
                  else [settings.answer_mode])
-        ds = load_dataset(dataset, limit=limit)
+        ds = load_eval_dataset(dataset, documents, limit)
+        by_document = isinstance(ds, DocDataset)
+        if by_document and (chat or unanswerable):
+            raise ConfigError("--chat and --unanswerable need a MuSiQue-style dataset (gold passages and hops)")
+        use_oracle = oracle and not by_document  # a document set names gold pages, not passages to give the LLM
         configs: dict[str, dict] = {}
         oracle_row = None
         # Models are loaded once, now (their load time is not the first question's latency), and shared
         # with the knowledge base of --unanswerable.
-        needs_llm = oracle or any(resolve_mode(settings.replace(answer_mode=m)) != "extractive" for m in modes)
+        needs_llm = use_oracle or any(resolve_mode(settings.replace(answer_mode=m)) != "extractive" for m in modes)
         shared = {"embedder": make_embedder(settings), "engine": make_engine(settings) if needs_llm else None}
-        with eval_kb(ds, settings, **shared) as rag, progress_bar() as progress:
+        with open_eval_kb(ds, settings, **shared) as rag, progress_bar() as progress:
             for s, r, o, m in itertools.product(strategies, rerankers, orders, modes):
                 name = f"{s}+{r}+{o}" + (f"+{m}" if answer_mode else "")
                 overrides = {"strategy": s, "reranker": r, "order": o, "answer_mode": m}
                 run = evaluate_chat if chat else evaluate_config
                 row, _ = run(rag, ds, overrides, progress=lambda d, n, name=name: progress(name, d, n))
                 configs[name] = {**row, **overrides}
-            if oracle:
+            if use_oracle:
                 oracle_row, _ = evaluate_oracle(
                     shared["engine"], ds, settings, progress=lambda d, n: progress("oracle", d, n)
                 )
         if unanswerable:
             held_out, removed = without_gold(ds, unanswerable)
-            with eval_kb(held_out, settings, **shared) as rag, progress_bar() as progress:
+            with open_eval_kb(held_out, settings, **shared) as rag, progress_bar() as progress:
                 for name, row in configs.items():
                     overrides = {k: row[k] for k in ("strategy", "reranker", "order", "answer_mode")}
                     abst, _ = evaluate_config(rag, removed, overrides,
@@ -90,7 +104,8 @@ def eval_answers(
             cols = (
                 "em", "f1", "citation_precision", "answer_in_context", "answer_in_evidence", "supported_rate",
                 "abstain_rate", "ttft_p50_s", "total_p50_s", "cached_tokens_mean",
-            ) + (("abstain_correct", "abstain_false") if unanswerable else ())
+            ) + (("abstain_correct", "abstain_false") if unanswerable else ()) + (
+                ("page_hit@5", "answer_in_passages@5") if by_document else ())
             typer.echo(f"{'config':36} " + " ".join(f"{c[:12]:>12}" for c in cols))
             rows = dict(configs, **({"oracle": oracle_row} if oracle_row else {}))
             for name, row in rows.items():

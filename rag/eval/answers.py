@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 
 from rag.engines.base import generate
 from rag.eval.dataset import Dataset, Question, hit_ids
+from rag.eval.documents import DocQuestion, answer_in_passages, is_gold_hit, page_hit, text_has_answer
 from rag.eval.metrics import answer_in, exact_match, mean, percentile, token_f1
 from rag.generate import answer_request, cite
 
@@ -38,6 +39,7 @@ def _row(records: list[dict]) -> dict[str, float]:
         "total_p50_s": percentile(col("total_s"), 50),
         "total_p95_s": percentile(col("total_s"), 95),
         "answer_in_evidence": mean(col("answer_in_evidence")),
+        **{k: mean(col(k)) for k in ("page_hit@5", "answer_in_passages@5") if col(k)},
         "evidence_chars": mean(col("evidence_chars")),
         "supported_rate": mean(col("supported_rate")),
         "llm_supported_rate": mean(col("llm_supported_rate")),
@@ -116,15 +118,36 @@ def support_rates(answer) -> tuple[float | None, float | None]:
     return shown, (kept / total if total else None)
 
 
-def _record(q: Question, answer, **extra) -> dict:
+def _doc_score(q: DocQuestion, answer) -> dict:
+    """Scores for a document-style question: gold pages instead of gold passages, substring answer match."""
+    by_id = {h.chunk.id: h for h in answer.passages}
+    cited = [by_id[c.chunk_id] for c in answer.citations if c.chunk_id in by_id]
+    text = strip_citations(answer.text)
+    return {
+        "em": exact_match(text, q.answers),
+        "f1": token_f1(text, q.answers),
+        "citation_precision": (sum(is_gold_hit(h, q) for h in cited) / len(cited)) if cited else None,
+        "citation_coverage": float(any(is_gold_hit(h, q) for h in cited)),
+        "answer_in_context": float(answer_in_passages(answer.passages, q.answers, k=len(answer.passages))),
+        "page_hit@5": float(page_hit(answer.passages, q, 5)),
+        "answer_in_passages@5": float(answer_in_passages(answer.passages, q.answers, 5)),
+    }
+
+
+def _record(q: Question | DocQuestion, answer, **extra) -> dict:
     """One scored answer with its timings, token counts, evidence and support checks."""
-    passage_of = dict(zip((h.chunk.id for h in answer.passages), hit_ids(answer.passages)))
-    cited = list(dict.fromkeys(passage_of[c.chunk_id] for c in answer.citations if c.chunk_id in passage_of))
-    rec = _score(q, answer.text, cited, [h.chunk.text for h in answer.passages])
     evidence = shown_evidence(answer)
+    if isinstance(q, DocQuestion):
+        rec = _doc_score(q, answer)
+        in_evidence = text_has_answer(evidence, q.answers)
+    else:
+        passage_of = dict(zip((h.chunk.id for h in answer.passages), hit_ids(answer.passages)))
+        cited = list(dict.fromkeys(passage_of[c.chunk_id] for c in answer.citations if c.chunk_id in passage_of))
+        rec = _score(q, answer.text, cited, [h.chunk.text for h in answer.passages])
+        in_evidence = answer_in(evidence, q.answers)
     shown, own = support_rates(answer)
     rec.update(
-        answer_in_evidence=float(answer_in(evidence, q.answers)),
+        answer_in_evidence=float(in_evidence),
         evidence_chars=len(evidence),
         supported_rate=shown,
         llm_supported_rate=own,

@@ -95,6 +95,7 @@ def test_eval_retrieval_refuses_bad_options(tiny_dir, tmp_path):
 def test_eval_answers_limit_2_hand_computed(tiny_dir, tmp_path, shared_models, monkeypatch):
     shared_models(ScriptedEngine("To crack open shellfish [1].", "Sicily [2].", "shellfish [1]", "Mount Etna [1][2]"))
     monkeypatch.setenv("HOPRAG_TOP_K", "2")
+    monkeypatch.setenv("HOPRAG_ANSWER_MODE", "generative")  # the scripted text is the answer, unchecked
     out = _invoke(["eval", "answers", "--dataset", str(tiny_dir), "--strategy", "single", "--limit", "2",
                    "--json", "--data-dir", str(tmp_path), "--plot", str(tmp_path / "answers.png")])
     row = out["configs"]["single+none+stable"]
@@ -126,6 +127,7 @@ def test_eval_answers_chat_asks_the_hops_first_in_one_session(tiny_dir, tmp_path
     engine = RecordingEngine(*turns, *turns)
     shared_models(engine)
     monkeypatch.setenv("HOPRAG_TOP_K", "1")
+    monkeypatch.setenv("HOPRAG_ANSWER_MODE", "generative")
     out = _invoke(["eval", "answers", "--dataset", str(tiny_dir), "--strategy", "single", "--limit", "3",
                    "--order", "relevance,stable", "--chat", "--no-oracle", "--json", "--data-dir", str(tmp_path)])
     assert out["chat"] is True and len(engine.prompts) == 10
@@ -139,3 +141,43 @@ def test_eval_answers_chat_asks_the_hops_first_in_one_session(tiny_dir, tmp_path
     # Stable order keeps the passage an earlier hop found (the bassoon player's); relevance shows this turn's top 1.
     assert "[2] Mirela Vantongeren" in stable_q3 and "played the bassoon" in stable_q3
     assert "played the bassoon" not in relevance_q3
+
+
+def test_eval_answers_modes_evidence_and_abstention(tiny_dir, tmp_path, shared_models, monkeypatch):
+    """--answer-mode runs each mode; --unanswerable asks the first question again without its gold passage."""
+    shared_models(ScriptedEngine(default="Sea otters use stones to crack open shellfish [1]."))
+    monkeypatch.setenv("HOPRAG_TOP_K", "2")
+    out = _invoke(["eval", "answers", "--dataset", str(tiny_dir), "--strategy", "single", "--limit", "2",
+                   "--answer-mode", "extractive,grounded", "--unanswerable", "1", "--no-oracle", "--json",
+                   "--data-dir", str(tmp_path)])
+    quoted, grounded = out["configs"]["single+none+stable+extractive"], out["configs"]["single+none+stable+grounded"]
+    for row in (quoted, grounded):
+        assert set(row) >= {"em", "f1", "citation_precision", "answer_in_evidence", "evidence_chars",
+                            "supported_rate", "abstain_rate", "abstain_correct", "abstain_false"}
+        assert row["answer_in_evidence"] == 1.0 and 0 < row["evidence_chars"] <= 400
+        assert row["unanswerable"] == 1
+    assert quoted["answer_mode"] == "extractive" and quoted["supported_rate"] == 1.0  # quotes are the passages' words
+    assert grounded["supported_rate"] == 1.0  # what grounded shows is supported
+
+
+def test_eval_answers_on_a_document_set(tmp_path, shared_models, monkeypatch):
+    from test_eval_evidence import PAGES, QUESTIONS  # the tiny PDF set of the evidence tests
+
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for text in PAGES:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    (tmp_path / "docs").mkdir()
+    pdf.output(str(tmp_path / "docs" / "manual.pdf"))
+    (tmp_path / "questions").mkdir()
+    (tmp_path / "questions" / "questions.json").write_text(json.dumps(QUESTIONS), encoding="utf-8")
+    shared_models(ScriptedEngine(default="unused"))
+    out = _invoke(["eval", "answers", "--dataset", str(tmp_path / "questions"), "--documents", str(tmp_path / "docs"),
+                   "--answer-mode", "extractive", "--json", "--data-dir", str(tmp_path / "data")])
+    row = out["configs"]["single+none+stable+extractive"]
+    assert out["oracle"] is None and row["questions"] == 2
+    assert row["page_hit@5"] == 1.0 and row["answer_in_passages@5"] == 1.0
+    assert row["answer_in_evidence"] >= 0.5
