@@ -109,7 +109,8 @@ def eval_answers(
             typer.echo(f"{'config':36} " + " ".join(f"{c[:12]:>12}" for c in cols))
             rows = dict(configs, **({"oracle": oracle_row} if oracle_row else {}))
             for name, row in rows.items():
-                typer.echo(f"{name:36} " + " ".join(f"{row.get(c, 0.0):12.3f}" for c in cols))
+                typer.echo(f"{name:36} " + " ".join(
+                    f"{row[c]:12.3f}" if row.get(c) is not None else f"{'-':>12}" for c in cols))
         return EXIT_OK
 
     run(body)

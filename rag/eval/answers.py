@@ -38,12 +38,14 @@ def _row(records: list[dict]) -> dict[str, float]:
         "ttft_p95_s": percentile(col("ttft_s"), 95),
         "total_p50_s": percentile(col("total_s"), 50),
         "total_p95_s": percentile(col("total_s"), 95),
-        "answer_in_evidence": mean(col("answer_in_evidence")),
+        # Answer-path metrics: None where no record has them (the oracle, an extractive answer's LLM share).
+        **{
+            k: (mean(col(c)) if col(c) else None)
+            for k, c in (("answer_in_evidence", "answer_in_evidence"), ("evidence_chars", "evidence_chars"),
+                         ("supported_rate", "supported_rate"), ("llm_supported_rate", "llm_supported_rate"),
+                         ("abstain_rate", "abstained"))
+        },
         **{k: mean(col(k)) for k in ("page_hit@5", "answer_in_passages@5") if col(k)},
-        "evidence_chars": mean(col("evidence_chars")),
-        "supported_rate": mean(col("supported_rate")),
-        "llm_supported_rate": mean(col("llm_supported_rate")),
-        "abstain_rate": mean(col("abstained")),
         "prompt_tokens_mean": mean(col("prompt_tokens")),
         "cached_tokens_mean": mean(col("cached_tokens")),
         "errors": sum(1 for r in records if r.get("error")),
