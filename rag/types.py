@@ -214,6 +214,11 @@ class Answer:
     ``passages`` are all the hits given to the LLM (in prompt order);
     ``citations`` the subset the text cites. ``error`` is set when generation
     failed and the answer is retrieval-only (``text`` is then empty).
+    ``mode`` is the answer mode that made it; ``sentences`` the answer's
+    sentences with their support check (``grounded``); ``unsupported`` the
+    sentences a ``grounded`` answer left out because no passage supports them;
+    ``abstained`` is True when no evidence cleared the threshold and the text
+    says the documents do not answer.
     """
 
     question: str
@@ -227,6 +232,7 @@ class Answer:
     mode: str = "generative"
     sentences: tuple[AnswerSentence, ...] = ()
     abstained: bool = False
+    unsupported: tuple[str, ...] = ()
 
     @property
     def retrieval_only(self) -> bool:
@@ -258,6 +264,7 @@ class Answer:
             "mode": self.mode,
             "sentences": [x.to_dict() for x in self.sentences],
             "abstained": self.abstained,
+            "unsupported": list(self.unsupported),
         }
 
 
