@@ -16,7 +16,7 @@ import uuid
 import streamlit as st
 
 from rag import RAG, Answer, HopragError, Settings
-from rag.config import RERANKERS, STRATEGIES
+from rag.components import choices
 from rag.embed import make_embedder
 from rag.engines import make_engine
 from rag.pdfview import render_page
@@ -24,8 +24,6 @@ from rag.safe_markdown import escape_html_text, markdown_html, one_block, passag
 from rag.sample import ensure_sample
 from rag.ui_support import (
     ANSWER_MODE_LABELS,
-    EMBED_FIELDS,
-    ENGINE_FIELDS,
     ENGINE_LABELS,
     MAX_TOKENS_LIMIT,
     STAGE_LABELS,
@@ -48,7 +46,8 @@ from rag.ui_support import (
     query_overrides,
     quoted_ranges,
     rag_key,
-    resource_key,
+    embedder_key,
+    engine_key,
     settings_from_form,
     source_items,
     step_detail,
@@ -79,7 +78,7 @@ def shared_engine(key: tuple, _settings: Settings):
 @st.cache_resource(show_spinner=False, max_entries=16)
 def kb_handle(key: tuple, _settings: Settings) -> RAG:
     """A knowledge base for listing, ingest and delete (never loads the LLM)."""
-    return RAG(_settings, embedder=shared_embedder(resource_key(_settings, EMBED_FIELDS), _settings))
+    return RAG(_settings, embedder=shared_embedder(embedder_key(_settings), _settings))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -87,8 +86,8 @@ def answer_handle(key: tuple, _settings: Settings) -> RAG:
     """A knowledge base wired to the shared LLM, for answering."""
     return RAG(
         _settings,
-        embedder=shared_embedder(resource_key(_settings, EMBED_FIELDS), _settings),
-        engine=shared_engine(resource_key(_settings, ENGINE_FIELDS), _settings),
+        embedder=shared_embedder(embedder_key(_settings), _settings),
+        engine=shared_engine(engine_key(_settings), _settings),
     )
 
 
@@ -231,9 +230,9 @@ def sidebar() -> None:
                           help="Any OpenAI-compatible server: vLLM, llama.cpp, Ollama, OpenAI.")
             st.text_input("Model name", key="set_model", placeholder="the served model name")
             st.number_input("Passages per answer (top-k)", min_value=1, max_value=50, step=1, key="set_top_k")
-            st.selectbox("Retrieval strategy", STRATEGIES, key="set_strategy")
+            st.selectbox("Retrieval strategy", choices("strategy"), key="set_strategy")
             st.number_input("Hops (multi-hop strategies)", min_value=1, max_value=5, step=1, key="set_hops")
-            st.selectbox("Reranker", RERANKERS, key="set_reranker")
+            st.selectbox("Reranker", choices("reranker"), key="set_reranker")
             st.toggle("Reuse the KV cache", key="set_kv_cache",
                       help="Keep computed prompt prefixes so follow-up questions start faster.")
             st.form_submit_button("Apply settings", type="primary", on_click=apply_settings, key="apply_settings")

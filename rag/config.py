@@ -30,15 +30,6 @@ EMBED_BACKENDS = ("onnx-int8", "onnx", "torch")  # runtimes of the local embedde
 ORDERS = ("stable", "relevance")
 LLM_APIS = ("chat", "completions")
 # Names app.py still imports from here: computed from the registries (prefer rag.components.choices).
-_CHOICE_ALIASES = {"STRATEGIES": "strategy", "RERANKERS": "reranker"}
-
-
-def __getattr__(name: str) -> tuple[str, ...]:
-    if name in _CHOICE_ALIASES:
-        return components.choices(_CHOICE_ALIASES[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _default_data_dir() -> str:
     """The platform's user data dir (``~/.local/share/hoprag`` on Linux): one place, whatever the working dir."""
     import platformdirs

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
+from rag.components import embedder_settings, engine_settings
 from rag.config import Settings
 from rag.types import Answer, Box, Citation, FileResult, Hit, TraceStep
 
@@ -55,11 +56,6 @@ QUERY_FIELDS = frozenset(
         "temperature", "answer_mode",
     }
 )
-ENGINE_FIELDS = (
-    "engine", "llm_base_url", "llm_model", "llm_api_key", "llm_api", "llm_timeout_s", "kv_cache", "kv_cache_mb",
-    "cache_dir",
-)
-EMBED_FIELDS = ("embedder", "embed_base_url", "embed_model", "embed_batch_size", "cache_dir")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$=:])")
 
@@ -160,6 +156,16 @@ def settings_from_form(
 def resource_key(settings: Settings, names: Iterable[str]) -> tuple:
     """A hashable key of the named settings (what a cached model or store depends on)."""
     return tuple((n, getattr(settings, n)) for n in names)
+
+
+def engine_key(settings: Settings) -> tuple:
+    """What the shared LLM engine depends on: the settings its backend declares it reads."""
+    return resource_key(settings, sorted(engine_settings(settings.engine)))
+
+
+def embedder_key(settings: Settings) -> tuple:
+    """What the shared embedder depends on: the settings its backend declares it reads."""
+    return resource_key(settings, sorted(embedder_settings(settings.embedder)))
 
 
 def rag_key(settings: Settings) -> tuple:
