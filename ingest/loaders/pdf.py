@@ -15,7 +15,7 @@ import io
 import logging
 import re
 import threading
-from collections import Counter
+from collections import defaultdict
 
 from rag.errors import IngestError
 
@@ -26,7 +26,8 @@ from ingest.ocr import MAX_PIXELS, OcrOptions, ocr_pages
 log = logging.getLogger(__name__)
 
 _PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe; processes are the way to parallel parsing
-# A page with fewer characters than this in its text layer (a page number, a stray mark) is OCR'd.
+# A page with fewer characters than this in its text layer (a page number, a stray mark) that draws an
+# image is OCR'd.
 OCR_BELOW_CHARS = 16
 PASSWORD_HINT = "give it with 'hoprag ingest --password' or password= in the API"
 
@@ -78,7 +79,7 @@ def load_pdf(data: bytes, name: str, options: LoadOptions, progress: PageProgres
                 textpage = page.get_textpage()
                 try:
                     text = textpage.get_text_bounded()
-                    if len(text.strip()) < OCR_BELOW_CHARS and pdfium_c.FPDFPage_CountObjects(page) > 0:
+                    if len(text.strip()) < OCR_BELOW_CHARS and _has_image(page, pdfium_c):
                         to_ocr.append(i)
                     elif _draws_grid(page, pdfium_c):
                         grids.append(i)
@@ -100,7 +101,9 @@ def load_pdf(data: bytes, name: str, options: LoadOptions, progress: PageProgres
             pdf.close()
     pages = [Page(i + 1, clean_text(text), outline.get(i + 1, "")) for i, text in enumerate(texts)]
     if not any(p.text for p in pages):
-        raise IngestError("PDF has no text layer and OCR found no text in its pages")
+        if to_ocr:
+            raise IngestError("PDF has no text layer and OCR found no text in its pages")
+        raise IngestError("PDF has no text layer and no page images to OCR")
     return Loaded("pdf", meta_title or stem_title(name), _fill_sections(pages))
 
 
@@ -116,29 +119,44 @@ def _render(pdf, index: int):
         page.close()
 
 
-def _draws_grid(page, pdfium_c) -> bool:
-    """Cheap pre-filter for pdfplumber: at least 3 ruled lines of one width and 3 distinct vertical edges.
+def _has_image(page, pdfium_c) -> bool:
+    """Whether the page draws an image (directly or in a form): a scan. A page of short text alone is not OCR'd."""
+    kinds = (pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_FORM)
+    return any(
+        pdfium_c.FPDFPageObj_GetType(pdfium_c.FPDFPage_GetObject(page, j)) in kinds
+        for j in range(pdfium_c.FPDFPage_CountObjects(page))
+    )
 
-    Checks path objects only (a few ctypes calls per object); about 1 page in 60
-    of the Debian manuals passes, the figures and code boxes of the rest do not.
+
+def _draws_grid(page, pdfium_c) -> bool:
+    """Cheap pre-filter for pdfplumber: 3+ ruled lines of one width crossed by 3+ vertical rules within them.
+
+    Reads the bounds of path objects only (a few ctypes calls per object). Of the
+    368 pages of gnuplot.pdf and liboctave.pdf, 3 pass (2 hold tables); figures and
+    code boxes do not (a box's sides are only 2 verticals).
     """
-    rows: Counter = Counter()
-    columns: set[int] = set()
+    rows: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    verticals: list[tuple[float, float, float]] = []
     left, bottom, right, top = (ctypes.c_float() for _ in range(4))
     for j in range(pdfium_c.FPDFPage_CountObjects(page)):
         obj = pdfium_c.FPDFPage_GetObject(page, j)
         if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
             continue
         pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top)
-        width, height = right.value - left.value, top.value - bottom.value
-        if height < 3 and width > 20:  # a horizontal rule
-            rows[(round(left.value), round(right.value))] += 1
-        elif width < 3 and height > 8:  # a vertical rule
-            columns.add(round(left.value))
-        elif width > 20 and height > 8:  # a box (cell borders drawn as rectangles)
-            rows[(round(left.value), round(right.value))] += 2
-            columns.update((round(left.value), round(right.value)))
-    return max(rows.values(), default=0) >= 3 and len(columns) >= 3
+        x0, y0, x1, y1 = left.value, bottom.value, right.value, top.value
+        if y1 - y0 < 3 and x1 - x0 > 20:  # a horizontal rule
+            rows[(round(x0), round(x1))].append((y0, y1))
+        elif x1 - x0 < 3 and y1 - y0 > 8:  # a vertical rule
+            verticals.append((x0, y0, y1))
+        elif x1 - x0 > 20 and y1 - y0 > 8:  # a box (cell borders drawn as rectangles)
+            rows[(round(x0), round(x1))] += [(y0, y0), (y1, y1)]
+            verticals += [(x0, y0, y1), (x1, y0, y1)]
+    if not rows:
+        return False
+    (g0, g1), spans = max(rows.items(), key=lambda kv: len(kv[1]))
+    low, high = min(y for y, _ in spans), max(y for _, y in spans)
+    inside = {round(x) for x, y0, y1 in verticals if g0 - 2 <= x <= g1 + 2 and y0 < high + 2 and y1 > low - 2}
+    return len(spans) >= 3 and len(inside) >= 3
 
 
 def _tables(pdf, indexes: list[int], pdfium_c) -> dict[int, list]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 
 PAGES = [
     "Alpacas graze on the Altiplano. The herd moves to the lower valley in winter.",
@@ -27,8 +26,8 @@ def make_pdf(pages: list[str], title: str = "Alpaca Handbook", bookmarks: bool =
     return bytes(pdf.output())
 
 
-# What a drawing-only PDF (make_image_only_pdf) fails with: OCR finds no text, or OCR is not installed.
-NO_TEXT = "no text layer" if shutil.which("tesseract") else "Tesseract is not installed"
+# What a drawing-only PDF (make_image_only_pdf) fails with: it has no text and no image to OCR.
+NO_TEXT = "PDF has no text layer and no page images to OCR"
 
 
 def make_image_only_pdf() -> bytes:

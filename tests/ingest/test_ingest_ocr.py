@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from ingest_files import make_bomb_png
+from ingest_files import make_bomb_png, make_text_pdf
 
 import ingest.ocr
 from ingest.loaders import LoadOptions, load
@@ -87,3 +87,9 @@ def test_zero_byte_and_bomb_images_are_refused():
         load(make_bomb_png(), "bomb.png")
     with pytest.raises(IngestError, match="corrupt or"):
         load(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "cut.png")
+
+
+def test_a_page_of_short_text_is_not_ocrd(monkeypatch):
+    # Like liboctave.pdf's last page ("49 15 Bugs"): little text, no image; OCR would only cost time.
+    monkeypatch.setattr(ingest.loaders.pdf, "ocr_pages", lambda *a: pytest.fail("OCR'd a text page"))
+    assert load(make_text_pdf(["49", "15 Bugs"]), "short.pdf").pages[0].text == "49\n15 Bugs"
