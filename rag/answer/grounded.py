@@ -1,7 +1,9 @@
 """``grounded``: the LLM answers, then every sentence is checked against the passages.
 
-Unsupported sentences are left out of the answer (and listed in
-``Answer.unsupported`` so the reader sees what was removed); when no sentence is
+With the embedded base model, unsupported sentences are left out of the answer
+(and listed in ``Answer.unsupported`` so the reader sees what was removed); with
+a chat model they stay in place, marked ``supported=False`` (its paraphrases
+are often true and its Markdown must keep its shape). When no sentence is
 supported, the answer quotes the best evidence under a plain lead ("The
 documents say:"). When no evidence clears the abstain threshold, the LLM is
 not asked at all.
@@ -17,7 +19,9 @@ from rag.answer.base import (
 from rag.answer.generative import generate_step, generate_text, retrieval_only
 from rag.answer.support import check
 from rag.generate import citation, cite
+from rag.engines.base import Streams
 from rag.types import AnswerSentence
+
 
 @MODES.register("grounded")
 class Grounded:
@@ -41,20 +45,28 @@ class Grounded:
         if error:
             yield retrieval_only(job, usage, error)
             return
-        yield self.check(job, raw, usage)
+        engine = job.engine()
+        # A chat model's answer keeps its shape (lists, paragraphs): its unsupported sentences are marked,
+        # not removed. A base model's are removed: at 270M they are noise more often than paraphrase.
+        yield self.check(job, raw, usage, mark=isinstance(engine, Streams) and engine.takes_messages)
 
-    def check(self, job: AnswerJob, raw: str, usage) -> Draft:
+    def check(self, job: AnswerJob, raw: str, usage, mark: bool = False) -> Draft:
         text, _ = cite(raw, job.hits)
         candidates = [e.sentence for e in job.evidence()]
         kept: list[tuple[int, int, float, tuple[int, ...]]] = []
         dropped: list[str] = []
+        marks: list[AnswerSentence] = []
         for a, b in answer_sentences(text):
             verdict = check(text[a:b], job.question, candidates)
+            marks.append(AnswerSentence(a, b, verdict.supported, verdict.score, tuple(h + 1 for h in verdict.hits)))
             if verdict.supported:
                 kept.append((a, b, verdict.score, verdict.hits))
             else:
                 dropped.append(" ".join(text[a:b].split()))
         steps = (generate_step(usage),)
+        if mark and kept:
+            _, citations = cite(text, job.hits)
+            return Draft(text, with_highlights(citations, job.hits, job.evidence()), tuple(marks), usage, steps=steps)
         if not kept:
             fallback = quote(job, lead=QUOTE_LEAD)
             return Draft(fallback.text, fallback.citations, fallback.sentences, usage,

@@ -133,3 +133,15 @@ def test_grounded_with_the_embedded_model_shows_only_supported_text(kb, embedder
         candidates = candidate_sentences(answer.passages)
         for s in answer.sentences:
             assert check(answer.text[s.start : s.end], OTTER_QUESTION, candidates).supported
+
+
+def test_grounded_marks_instead_of_dropping_for_a_chat_model(kb, embedder):
+    from fakes import ScriptedEngine
+
+    reply = "Sea otters use stones as tools to crack open shells [1].\n\n- They learned it from Captain Nemo in 1870."
+    with _open(kb, embedder, ScriptedEngine(reply, takes_messages=True)) as rag:
+        answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")
+    assert answer.text == reply and not answer.unsupported
+    verdicts = [(answer.text[s.start : s.end], s.supported) for s in answer.sentences]
+    assert verdicts == [("Sea otters use stones as tools to crack open shells [1].", True),
+                        ("They learned it from Captain Nemo in 1870.", False)]
