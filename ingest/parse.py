@@ -50,8 +50,11 @@ class Parsed:
     chunks: tuple[Chunk, ...]
 
 
-def doc_id_of(data: bytes) -> str:
-    """A document's id: the hash of its bytes (unchanged file → same id)."""
+def doc_id_of(data: bytes | Path) -> str:
+    """A document's id: the hash of its bytes (unchanged file → same id); a path is hashed as it is read."""
+    if isinstance(data, Path):
+        with open(data, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()[:20]
     return hashlib.sha256(data).hexdigest()[:20]
 
 

@@ -11,7 +11,6 @@ URLs are fetched here (ingest.web), then go the way of uploaded bytes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import queue as queue_module
@@ -191,8 +190,7 @@ class Ingestor:
                     size = path.stat().st_size
                     if size > self._max_bytes:
                         raise too_big(size, self._max_bytes)
-                    with open(path, "rb") as fh:
-                        doc_id = hashlib.file_digest(fh, "sha256").hexdigest()[:20]
+                    doc_id = doc_id_of(path)
                 except OSError as exc:
                     raise IngestError(f"cannot read file ({exc.strerror or exc})") from exc
         except IngestError as exc:

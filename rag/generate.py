@@ -57,14 +57,18 @@ _SPECIAL_TOKEN = re.compile(
 )
 
 
-def source_label(source: str, page: int | None = None, section: str = "") -> str:
-    """``guide.md, page 3 (Install)``: a passage's file name, page and section on one line.
+def source_label(source: str, page: int | None = None, section: str = "", sep: str | None = None) -> str:
+    """``guide.md, page 3 (Install)``: a passage's file name, page and section on one line
+    (with ``sep``, the three joined by it: ``guide.md · page 3 · Install``).
 
     One line whatever the file name or heading holds (an upload name may contain newlines).
     """
     name = " ".join((Path(source).name or source).split())
+    section = " ".join(section.split())
+    if sep is not None:
+        return sep.join([name, *([f"page {page}"] if page is not None else []), *([section] if section else [])])
     where = f", page {page}" if page is not None else ""
-    part = f" ({' '.join(section.split())})" if section else ""
+    part = f" ({section})" if section else ""
     return f"{name}{where}{part}"
 
 

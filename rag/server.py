@@ -44,10 +44,10 @@ import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Literal
 
 from rag.engines.base import effective_max_tokens
+from rag.generate import source_label
 from rag.extras import require
 
 require("fastapi", "api")
@@ -238,9 +238,7 @@ def sources_text(answer: Answer) -> str:
         return ""
     lines = []
     for c in answer.citations:
-        page = f", page {c.page}" if c.page is not None else ""
-        section = f" ({c.section})" if c.section else ""
-        lines.append(f"[{c.number}] {Path(c.source).name or c.source}{page}{section}")
+        lines.append(f"[{c.number}] {source_label(c.source, c.page, c.section)}")
     return SOURCES_HEADER + "\n".join(lines)
 
 

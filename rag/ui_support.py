@@ -16,6 +16,7 @@ from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
 from rag.components import embedder_settings, engine_settings
 from rag.config import Settings
+from rag.generate import source_label
 from rag.types import Answer, Box, Citation, FileResult, Hit, TraceStep
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,8 @@ def display_name(source: str) -> str:
 
 def citation_label(c: Citation) -> str:
     """``[1] guide.md · page 3 · Install`` (escaped, for an expander title); no ``[n]`` for an uncited passage."""
-    parts = [display_name(c.source)]
-    if c.page is not None:
-        parts.append(f"page {c.page}")
-    if c.section:
-        parts.append(c.section)
     head = f"\\[{c.number}\\] " if c.number else ""
-    return head + escape_markdown(" · ".join(parts))
+    return head + escape_markdown(source_label(c.source, c.page, c.section, sep=" · "))
 
 
 def citation_meta(c: Citation) -> str:
@@ -90,14 +86,6 @@ def citation_meta(c: Citation) -> str:
     if c.inferred:
         bits.append("matched by word overlap (the model gave no [n] marker)")
     return escape_markdown(" · ".join(bits))
-
-
-def hit_citations(hits: Sequence[Hit]) -> tuple[Citation, ...]:
-    """Passages as numbered citations, for showing sources without an answer."""
-    return tuple(
-        Citation(i, h.chunk.id, h.chunk.doc_id, h.chunk.source, h.chunk.page, h.chunk.section, h.chunk.text, True)
-        for i, h in enumerate(hits, 1)
-    )
 
 
 def plural(n: int, word: str) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from rag.commands import common
 from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, KbOpt, app, load_settings, run
+from rag.generate import source_label
 
 
 @app.command()
@@ -58,8 +58,7 @@ def ask(
         for sentence in answer.unsupported:
             typer.echo(f"(left out, no passage supports it: {sentence})")
         for c in answer.citations:
-            page = f", page {c.page}" if c.page is not None else ""
-            typer.echo(f"[{c.number}] {Path(c.source).name}{page}")
+            typer.echo(f"[{c.number}] {source_label(c.source, c.page)}")
             for h in c.highlights or ():
                 typer.echo(f"    > {' '.join(c.text[h.start:h.end].split())}")
             if not c.highlights:
