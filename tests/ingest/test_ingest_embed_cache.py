@@ -28,7 +28,16 @@ def test_cache_embeds_each_text_once_per_model(tmp_path):
     assert other_model.get(["x"]) == {} and embed_cached(emb, other_model, ["a"])[1] == 0
 
 
-def test_bf16_vectors_match_float32(embedder, monkeypatch):
+@pytest.fixture(scope="module")
+def torch_embedder(base_settings):
+    """The torch runtime of the local embedder (HOPRAG_EMBED_BACKEND=torch), the one with a bf16 path."""
+    from rag.embed.local import LocalEmbedder
+
+    return LocalEmbedder(base_settings.models_dir)
+
+
+def test_bf16_vectors_match_float32(torch_embedder, monkeypatch):
+    embedder = torch_embedder
     texts = ["Alpacas graze on the Altiplano.", "ComplexMatrix operator * (const Matrix &a)", "set grid; plot sin(x)"]
     fast = embedder.embed(texts)
     monkeypatch.setattr(embedder, "bf16", False)
