@@ -14,10 +14,12 @@ import ctypes
 import io
 import logging
 import re
-import threading
 from collections import defaultdict
 
 from rag.errors import IngestError
+# PDFium is not thread-safe: one lock for every PDFium user of the process (the page view too);
+# processes are the way to parallel parsing.
+from rag.pdfview import PDFIUM_LOCK
 
 from ingest.loaders.base import LOADERS, Loaded, LoadOptions, Page, PageProgress, clean_text, markdown_table, stem_title
 from ingest import ocr
@@ -25,7 +27,6 @@ from ingest.ocr import MAX_PIXELS, OcrOptions, ocr_pages
 
 log = logging.getLogger(__name__)
 
-_PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe; processes are the way to parallel parsing
 # A page with fewer characters than this in its text layer (a page number, a stray mark) that draws an
 # image is OCR'd.
 OCR_BELOW_CHARS = 16
@@ -54,7 +55,7 @@ def needs_password(data: bytes) -> bool:
     """Whether ``data`` is a PDF that only opens with a password."""
     if data.lstrip()[:5] != b"%PDF-":
         return False
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             _open(data, None).close()
         except IngestError as exc:
@@ -67,7 +68,7 @@ def load_pdf(data: bytes, name: str, options: LoadOptions, progress: PageProgres
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         pdf = _open(data, options.password)
         try:
             outline = _outline(pdf)
