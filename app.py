@@ -41,6 +41,7 @@ from rag.ui_support import (
     mode_note,
     order_rows,
     page_view,
+    password_failed,
     pdf_file,
     plural,
     query_overrides,
@@ -54,6 +55,8 @@ from rag.ui_support import (
     trace_rows,
     unreachable_help,
     unsupported_ranges,
+    upload_needs_password,
+    web_page_url,
 )
 
 ss = st.session_state
@@ -253,6 +256,8 @@ def ingest_status() -> None:
     for name, (stage, fraction), result in zip(job.names, job.stages, job.results):
         if result is None:
             st.progress(fraction, text=f"{name} · {STAGE_LABELS.get(stage, stage)}")
+        elif password_failed(result):
+            st.caption(escape_markdown(f"{name}: the password did not open it"))
         elif result.status == "failed":
             st.error(escape_markdown(f"{name}: {result.reason}"))
         else:
@@ -264,26 +269,69 @@ def ingest_status() -> None:
         st.rerun()
 
 
+def password_form(rag: RAG) -> None:
+    """Encrypted PDFs of the last upload: ask for the password (never stored), then ingest them with it."""
+    locked = ss.locked_uploads
+    names = ", ".join(name for name, _ in locked)
+    with st.form("password_form", clear_on_submit=True):
+        retry = ss.get("password_retry", False)
+        st.warning(escape_markdown(f"{names} {'is' if len(locked) == 1 else 'are'} password-protected"
+                                   + (": that password did not open it, try again." if retry else ".")))
+        st.text_input("PDF password", type="password", key="pdf_password")
+        go = st.form_submit_button("Open and add", type="primary", key="add_locked")
+    if go and ss.get("pdf_password"):
+        ss.ingest_job = IngestJob(rag, locked, password=ss.pdf_password).start()
+        ss.locked_retry_files = locked
+        ss.locked_uploads = []
+        st.rerun()
+
+
 def knowledge_panel(rag: RAG) -> None:
     """Upload (folded away once there are documents) and the document list, in a fixed height."""
     st.subheader("Documents")
     job: IngestJob | None = ss.get("ingest_job")
     busy = job is not None and not job.done
     docs = rag.documents()
+    if job is not None and job.done and ss.get("locked_retry_files"):
+        # Encrypted PDFs the given password did not open: ask again (their bytes are still in this session).
+        wrong = {name for name, result in zip(job.names, job.results) if password_failed(result)}
+        ss.locked_uploads = [f for f in ss.locked_retry_files if f[0] in wrong]
+        ss.password_retry = bool(wrong)
+        ss.locked_retry_files = []
     with st.expander("Add documents", expanded=not docs or busy, icon=":material/upload_file:"):
         with st.form("upload_form", clear_on_submit=True, border=False):
             files = st.file_uploader(
-                "Add documents (PDF, Markdown, text, HTML, Word)",
+                "Add documents (PDF, scans, Word, PowerPoint, Excel, CSV, Markdown, text, HTML)",
                 type=list(UPLOAD_TYPES),
                 accept_multiple_files=True,
                 key="uploads",
             )
             submitted = st.form_submit_button("Add to knowledge base", type="primary", key="add_files",
                                               disabled=busy)
+        with st.form("web_form", clear_on_submit=True, border=False):
+            st.text_input("Add a web page", key="web_url", placeholder="https://example.org/manual/")
+            st.number_input("Follow links on the same site (levels)", min_value=0, max_value=3, step=1,
+                            key="web_depth", help="0 = this page only; pages of other sites are never followed")
+            fetch = st.form_submit_button("Fetch and add", key="add_url", disabled=busy)
     if submitted and files and not busy:
-        # in a background thread: questions can be asked while files are ingested
-        ss.ingest_job = job = IngestJob(rag, [(f.name, f.getvalue()) for f in files]).start()
-        busy = True
+        uploads = [(f.name, f.getvalue()) for f in files]
+        locked = [u for u in uploads if upload_needs_password(u[1])]
+        ss.locked_uploads, ss.password_retry = locked, False  # asked for below; the others go in now
+        uploads = [u for u in uploads if u not in locked]
+        if uploads:
+            # in a background thread: questions can be asked while files are ingested
+            ss.ingest_job = job = IngestJob(rag, uploads).start()
+            busy = True
+    if fetch and not busy and ss.get("web_url", "").strip():
+        try:
+            url = web_page_url(ss.web_url)
+        except ValueError as exc:
+            st.error(escape_markdown(str(exc)))
+        else:
+            ss.ingest_job = job = IngestJob(rag, [url], crawl_depth=int(ss.get("web_depth", 0))).start()
+            busy = True
+    if ss.get("locked_uploads") and not busy:
+        password_form(rag)
     if job is not None:
         ss.ingest_polling = busy
         st.fragment(ingest_status, run_every=0.5 if busy else None)()

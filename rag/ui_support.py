@@ -352,11 +352,23 @@ class IngestJob:
     :class:`~rag.types.FileResult` once finished; the UI polls both.
     """
 
-    def __init__(self, rag: Any, files: Sequence[tuple[str, bytes]]) -> None:
-        self.names = [name for name, _ in files]
+    def __init__(
+        self,
+        rag: Any,
+        files: Sequence[tuple[str, bytes] | str],
+        *,
+        password: str | None = None,
+        crawl_depth: int = 0,
+        max_pages: int = 50,
+    ) -> None:
+        """``files`` are uploads ``(name, bytes)`` or web page URLs; ``password`` opens encrypted PDFs."""
+        self.names = [item if isinstance(item, str) else item[0] for item in files]
         self.stages: list[tuple[str, float]] = [("waiting", 0.0)] * len(files)
         self.results: list[FileResult | None] = [None] * len(files)
         self._files = list(files)
+        self._options: dict[str, Any] = {"crawl_depth": crawl_depth, "max_pages": max_pages}
+        if password:
+            self._options["password"] = password
         self._thread = threading.Thread(target=self._run, args=(rag,), name="hoprag-ingest", daemon=True)
 
     def start(self) -> "IngestJob":
@@ -372,17 +384,24 @@ class IngestJob:
         return self.done
 
     def _run(self, rag: Any) -> None:
-        for i, (name, data) in enumerate(self._files):
+        for i, item in enumerate(self._files):
+            name = self.names[i]
+
             def note(_source: str, stage: str, fraction: float, i: int = i) -> None:
                 self.stages[i] = (stage, min(max(fraction, 0.0), 1.0))
 
             try:
-                result = rag.ingest([(name, data)], progress=note).files[0]
+                results = rag.ingest([item], progress=note, **self._options).files
+                # A crawl brings several pages: the first is the one asked for; the others are counted in.
+                result = results[0] if len(results) == 1 else FileResult(
+                    name, results[0].status, results[0].doc_id, sum(r.pages for r in results),
+                    sum(r.chunks for r in results), "; ".join(r.reason for r in results if r.reason))
             except Exception as exc:  # the job must finish whatever a file does, or the UI polls forever
                 log.exception("ingest of %s crashed", name)
                 result = FileResult(name, "failed", reason=f"ingest crashed: {type(exc).__name__}: {exc}")
             self.results[i] = result
         self._files = []  # drop the uploaded bytes
+        self._options.pop("password", None)  # and the password
 
 
 # ---- scanned PDFs, passwords, Office files and web pages (issue 18) ----------------------
