@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from typing import Generator, Iterator
 
 from rag.answer.base import MODES, AnswerJob, Draft, answer_sentences, with_highlights
 from rag.errors import ConfigError, EngineError, HopragError
@@ -13,8 +13,8 @@ from rag.types import AnswerSentence, TraceStep, Usage
 log = logging.getLogger(__name__)
 
 
-def generate_text(job: AnswerJob) -> Iterator[str | tuple[str, Usage, str]]:
-    """Stream the LLM's answer pieces, then ``(text, usage, error)``.
+def generate_text(job: AnswerJob) -> Generator[str, None, tuple[str, Usage, str]]:
+    """Stream the LLM's answer pieces; return ``(text, usage, error)`` (``raw, usage, error = yield from ...``).
 
     An engine that fails before its first piece gives an error instead (the
     answer becomes retrieval-only); one that fails mid-answer raises.
@@ -41,7 +41,7 @@ def generate_text(job: AnswerJob) -> Iterator[str | tuple[str, Usage, str]]:
             raise
         error = str(exc)
         log.warning("generation failed, answering with sources only: %s", exc)
-    yield "".join(parts), usage, error
+    return "".join(parts), usage, error
 
 
 def generate_step(usage: Usage) -> TraceStep:
@@ -69,14 +69,7 @@ class Generative:
     uses_llm = True
 
     def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
-        result = None
-        for item in generate_text(job):
-            if isinstance(item, tuple):
-                result = item
-            else:
-                yield item
-        assert result is not None
-        raw, usage, error = result
+        raw, usage, error = yield from generate_text(job)
         if error:
             yield retrieval_only(job, usage, error)
             return

@@ -34,14 +34,7 @@ class Grounded:
             yield draft.text
             yield draft
             return
-        result = None
-        for item in generate_text(job):
-            if isinstance(item, tuple):
-                result = item
-            else:
-                yield item
-        assert result is not None
-        raw, usage, error = result
+        raw, usage, error = yield from generate_text(job)
         if error:
             yield retrieval_only(job, usage, error)
             return
