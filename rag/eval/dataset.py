@@ -15,6 +15,7 @@ the pack size, segmenter, chunk size and overlap.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -60,6 +61,20 @@ def _steps(decomposition: list[dict]) -> tuple[str, ...]:
     return tuple(steps)
 
 
+def with_aliases(answer: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    """The answer, then its aliases that differ from it."""
+    return (answer, *[a for a in aliases if a != answer])
+
+
+def first_questions(dataset, n: int | None):
+    """``dataset`` with only its first ``n`` questions (all when ``n`` is None)."""
+    if n is None:
+        return dataset
+    if n < 1:
+        raise ConfigError(f"--limit {n} must be at least 1")
+    return dataclasses.replace(dataset, questions=dataset.questions[:n])
+
+
 @dataclass(frozen=True)
 class Question:
     """A question with its answers and the ids of its gold (supporting) passages."""
@@ -76,7 +91,7 @@ class Question:
     @property
     def answers(self) -> tuple[str, ...]:
         """The answer and its aliases (what EM/F1 take the best of)."""
-        return (self.answer, *[a for a in self.aliases if a != self.answer])
+        return with_aliases(self.answer, self.aliases)
 
 
 @dataclass(frozen=True)
@@ -100,11 +115,7 @@ class Dataset:
 
     def limit(self, n: int | None) -> "Dataset":
         """The same corpus with only the first ``n`` questions (all when ``n`` is None)."""
-        if n is None:
-            return self
-        if n < 1:
-            raise ConfigError(f"--limit {n} must be at least 1")
-        return Dataset(self.name, self.passages, self.questions[:n], self.digest)
+        return first_questions(self, n)
 
     def gold_hits(self, question: Question) -> list[Hit]:
         """The gold passages of ``question`` as hits (for oracle prompts), in corpus order."""

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 
 from rag.config import Settings
 from rag.errors import ConfigError
+from rag.eval.dataset import first_questions, with_aliases
 from rag.models import embed_model_id
 from rag.types import Hit
 
@@ -63,7 +64,7 @@ class DocQuestion:
 
     @property
     def answers(self) -> tuple[str, ...]:
-        return (self.answer, *[a for a in self.aliases if a != self.answer])
+        return with_aliases(self.answer, self.aliases)
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,7 @@ class DocDataset:
 
     def limit(self, n: int | None) -> "DocDataset":
         """The same files with only the first ``n`` questions (all when ``n`` is None)."""
-        if n is None:
-            return self
-        if n < 1:
-            raise ConfigError(f"--limit {n} must be at least 1")
-        return DocDataset(self.name, self.documents, self.files, self.questions[:n], self.digest)
+        return first_questions(self, n)
 
 
 def is_document_dataset(path: str | Path) -> bool:
