@@ -8,6 +8,7 @@ import pytest
 
 from rag import RAG
 from rag.errors import ConfigError
+from rag.models import embed_model_id
 
 DOC = ("otters.md", b"# Sea otters\n\nSea otters use stones as tools to crack open shells.")
 
@@ -43,13 +44,16 @@ def test_ingest_records_the_embedder_and_another_model_is_refused(make_rag, sett
 
 def test_same_model_on_another_runtime_only_warns(make_rag, settings, embedder, caplog):
     make_rag().ingest([DOC])
-    with RAG(settings, embedder=Renamed(embedder, embedder.model_id + "-int8")) as int8, caplog.at_level(logging.WARNING):
-        hits = int8.retrieve("What do otters use as tools?")
-        int8.retrieve("Do otters crack shells?")
+    # The session embedder is the int8 runtime; the same model on float32 has the plain model id.
+    float32_id = embed_model_id(int8=False)
+    assert embedder.model_id == embed_model_id(int8=True) != float32_id
+    with RAG(settings, embedder=Renamed(embedder, float32_id)) as other, caplog.at_level(logging.WARNING):
+        hits = other.retrieve("What do otters use as tools?")
+        other.retrieve("Do otters crack shells?")
         assert hits and "stones" in hits[0].chunk.text
         warnings = [r for r in caplog.records if "another runtime" in r.getMessage()]
         assert len(warnings) == 1  # once per knowledge base, not per query
-        assert int8.store.embed_model() == embedder.model_id
+        assert other.store.embed_model() == embedder.model_id
 
 
 def test_an_emptied_knowledge_base_takes_a_new_embedder(make_rag, settings, embedder):
