@@ -180,6 +180,7 @@ def test_serve_port_in_use_is_an_error(tmp_path):
     assert proc.returncode == EXIT_ERROR and "could not start" in proc.stderr
 
 
+@pytest.mark.slow  # loads the local LLM (in a fresh process)
 def test_ask_json_end_to_end_subprocess(tmp_path, embedder):
     """The one test that loads the real models in a fresh process (network blocked): ask --json."""
     build_kb(tmp_path / "data", embedder)

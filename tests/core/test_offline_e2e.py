@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
 
@@ -22,6 +24,7 @@ print(json.dumps({"report": report.to_dict(), "answer": answer.to_dict(), "secon
 """
 
 
+@pytest.mark.slow  # loads the local LLM (in a fresh process)
 def test_ingest_and_ask_touch_no_network(tmp_path):
     log = tmp_path / "net.log"
     env = dict(os.environ, PYTHONPATH=str(TESTS), NETGUARD_LOG=str(log))
