@@ -115,3 +115,22 @@ def sse_server(reply: Callable[[dict], list[dict]]) -> Iterator[tuple[str, list[
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class FailingEngine:
+    """An engine whose every call fails: with ``error`` (a server that is down), or, by default, with an
+    AssertionError (an answer path that must not call the LLM at all)."""
+
+    name = "failing"
+    takes_messages = False
+    default_max_tokens = 96
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def stream(self, prompt, **kwargs) -> Iterator[str | Usage]:
+        raise self.error or AssertionError(f"the LLM was called (prompt: {str(prompt)[:120]!r})")
+        yield  # a generator, like real engines
+
+    def close(self) -> None:
+        pass

@@ -114,7 +114,6 @@ class LocalEngine:
 
     def _prefill(self, ids: list[int], cuts: Sequence[int], snaps: set[int], stats: dict):
         """Run the prompt through the model, reusing and filling the prefix KV cache → (cache, last logits)."""
-        torch = self.torch
         cache = self.kv_cache
         past, start = None, 0
         if cache is not None:

@@ -64,7 +64,7 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     wrap_at = max(0.7 * full, 35) if full >= 45 else float("inf")
     blocks: list[tuple[int, int]] = []
     start = None
-    prev = ""
+    prev, prev_end = "", 0
     for s, e in lines:
         line = text[s:e]
         stripped = line.strip()

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from fakes import FailingEngine, ScriptedEngine
 from kb_fixture import OTTER_QUESTION, build_kb
 
 from rag import RAG
 from rag.answer.base import ABSTAIN_TEXT, QUOTE_LEAD
 from rag.errors import EngineError
-
-
-class NoEngine:
-    """An engine that must not be called (extractive answers and abstentions use no LLM)."""
-
-    name = "none"
-    takes_messages = False
-    default_max_tokens = 96
-
-    def stream(self, prompt, **kwargs):
-        raise AssertionError("the LLM was called")
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +25,7 @@ def highlighted(citation) -> list[str]:
 
 
 def test_extractive_quotes_the_evidence_without_the_llm(kb, embedder):
-    with _open(kb, embedder, NoEngine()) as rag:
+    with _open(kb, embedder, FailingEngine()) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="extractive")
     assert answer.mode == "extractive" and not answer.error and not answer.abstained
     cited = answer.citations[0]
@@ -57,7 +44,7 @@ def test_extractive_quotes_the_evidence_without_the_llm(kb, embedder):
 
 
 def test_abstains_below_the_threshold_and_lists_the_nearest_passages(kb, embedder):
-    with _open(kb, embedder, NoEngine(), abstain_threshold=1.01) as rag:
+    with _open(kb, embedder, FailingEngine(), abstain_threshold=1.01) as rag:
         for mode in ("extractive", "grounded"):
             answer = rag.ask(OTTER_QUESTION, answer_mode=mode)
             assert answer.abstained and answer.text == ABSTAIN_TEXT
@@ -65,8 +52,6 @@ def test_abstains_below_the_threshold_and_lists_the_nearest_passages(kb, embedde
 
 
 def test_generative_keeps_the_llm_text_and_adds_highlights(kb, embedder):
-    from fakes import ScriptedEngine
-
     engine = ScriptedEngine("They use stones as tools to crack open shells [1].")
     with _open(kb, embedder, engine) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="generative")
@@ -76,8 +61,6 @@ def test_generative_keeps_the_llm_text_and_adds_highlights(kb, embedder):
 
 
 def test_grounded_drops_unsupported_sentences(kb, embedder):
-    from fakes import ScriptedEngine
-
     reply = "Sea otters use stones as tools to crack open shells [1]. They learned it from Captain Nemo in 1870."
     with _open(kb, embedder, ScriptedEngine(reply)) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")
@@ -90,8 +73,6 @@ def test_grounded_drops_unsupported_sentences(kb, embedder):
 
 
 def test_grounded_falls_back_to_the_quote_when_nothing_is_supported(kb, embedder):
-    from fakes import ScriptedEngine
-
     with _open(kb, embedder, ScriptedEngine("It uses the same strategy as the LR.")) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")
     assert answer.text.startswith(QUOTE_LEAD) and "stones" in answer.text
@@ -100,20 +81,13 @@ def test_grounded_falls_back_to_the_quote_when_nothing_is_supported(kb, embedder
 
 
 def test_auto_is_grounded(kb, embedder):
-    from fakes import ScriptedEngine
-
     with _open(kb, embedder, ScriptedEngine("I don't know.")) as rag:
         answer = rag.ask(OTTER_QUESTION)
     assert answer.mode == "grounded" and answer.text.startswith(QUOTE_LEAD)
 
 
 def test_engine_failure_is_retrieval_only_with_highlights(kb, embedder):
-    class Down(NoEngine):
-        def stream(self, prompt, **kwargs):
-            raise EngineError("LLM server is down")
-            yield  # pragma: no cover
-
-    with _open(kb, embedder, Down()) as rag:
+    with _open(kb, embedder, FailingEngine(EngineError("LLM server is down"))) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")
     assert answer.error and answer.text == ""
     assert len(answer.citations) == len(answer.passages) and answer.citations[0].highlights
@@ -136,8 +110,6 @@ def test_grounded_with_the_embedded_model_shows_only_supported_text(kb, embedder
 
 
 def test_grounded_marks_instead_of_dropping_for_a_chat_model(kb, embedder):
-    from fakes import ScriptedEngine
-
     reply = "Sea otters use stones as tools to crack open shells [1].\n\n- They learned it from Captain Nemo in 1870."
     with _open(kb, embedder, ScriptedEngine(reply, takes_messages=True)) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import httpx
 import openai
 import pytest
-from fakes import ScriptedEngine
+from fakes import FailingEngine, ScriptedEngine
 from kb_fixture import KB_DOCS, OTTER_QUESTION, build_kb
 from servers import serving_app as serving
 
@@ -177,22 +177,10 @@ def test_conversation_pairs_turns_and_strips_sources():
     assert conversation(req.messages) == ("q3", [("q1", "a1 [1]"), ("q2", "")])
 
 
-class _DownEngine:
-    name = "down"
-    takes_messages = False
-    default_max_tokens = 96
-
-    def stream(self, prompt, **kwargs):
-        raise EngineUnavailable("LLM server http://127.0.0.1:9/v1 is unreachable")
-        yield  # a generator, like real engines
-
-    def close(self) -> None:
-        pass
-
-
 def test_without_generation_the_whole_message_comes_at_the_end(tmp_path, embedder):
     """Empty knowledge base, then LLM down: nothing streams, the last chunk says why (with sources)."""
-    with RAG(Settings(data_dir=str(tmp_path), answer_mode="generative"), embedder=embedder, engine=_DownEngine()) as rag, \
+    down = FailingEngine(EngineUnavailable("LLM server http://127.0.0.1:9/v1 is unreachable"))
+    with RAG(Settings(data_dir=str(tmp_path), answer_mode="generative"), embedder=embedder, engine=down) as rag, \
             serving(create_app(rag, model="kb")) as url:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60)
         ask = [{"role": "user", "content": OTTER_QUESTION}]

@@ -25,7 +25,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-pytestmark = [
+# Every browser test module uses these marks: the slow tier, and a skip with the reason where Chromium is absent.
+BROWSER_MARKS = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM or not os.path.exists(CHROMEDRIVER),
@@ -33,6 +34,7 @@ pytestmark = [
         "(make test installs them with apt where it can: bash scripts/ensure_test_deps.sh)",
     ),
 ]
+pytestmark = BROWSER_MARKS
 
 QUESTION_A = "What is the launch code?"
 NOTES = "# Field notes\n\nThe launch code is BLUE-42. It is kept in the vault under the lighthouse.\n"

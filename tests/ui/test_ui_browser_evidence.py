@@ -10,22 +10,14 @@ to test-artifacts/.
 from __future__ import annotations
 
 import io
-import os
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from test_ui_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, ask, chromium, css, expand, streamlit_app, wait_for
+from test_ui_browser import ARTIFACTS, BROWSER_MARKS, ask, chromium, css, expand, streamlit_app, wait_for
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM or not os.path.exists(CHROMEDRIVER),
-        reason="Debian's chromium and chromium-driver are not installed "
-        "(make test installs them with apt where it can: bash scripts/ensure_test_deps.sh)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 VIEWPORT = (1400, 1000)
 LU_QUESTION = "How do I compute the LU factorization of a matrix?"
