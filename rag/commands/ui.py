@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -19,8 +20,23 @@ def ui(port: int = typer.Option(8501, help="Port on 127.0.0.1.")) -> None:
     from rag.webui import SCRIPT
 
     raise typer.Exit(
-        subprocess.call(
+        run_child(
             [sys.executable, "-m", "streamlit", "run", str(SCRIPT), "--server.address", "127.0.0.1",
              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         )
     )
+
+
+def run_child(argv: list[str]) -> int:
+    """Run ``argv`` to its end; a SIGTERM to this process (a supervisor, a test) stops the child too."""
+    child = subprocess.Popen(argv)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the child too; wait for it to finish
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.terminate()
+            child.wait()

@@ -119,12 +119,35 @@ def test_group_commands_exist(run):
 
 def test_ui_binds_loopback(run, monkeypatch):
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr("rag.commands.ui.run_child", lambda argv: calls.append(argv) or 0)
     result = CliRunner().invoke(app, ["ui", "--port", "8765"])
     assert result.exit_code == EXIT_OK
     argv = calls[0]
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     assert argv[argv.index("--server.port") + 1] == "8765"
+
+
+def test_ui_stops_its_streamlit_child_on_sigterm(tmp_path):
+    """A supervisor (or a test) that terminates `hoprag ui` must not leave the Streamlit server running."""
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    parent = subprocess.Popen([sys.executable, "-c", f"from rag.commands.ui import run_child; "
+                               f"raise SystemExit(run_child([{sys.executable!r}, '-c', {child!r}]))"])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and parent.poll() is None
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    parent.terminate()
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the child outlived hoprag ui"
+        time.sleep(0.1)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
