@@ -44,42 +44,36 @@ class Grounded:
         yield self.check(job, raw, usage, mark=isinstance(engine, Streams) and engine.takes_messages)
 
     def check(self, job: AnswerJob, raw: str, usage, mark: bool = False) -> Draft:
-        text, _ = cite(raw, job.hits)
+        text, citations = cite(raw, job.hits)
         candidates = [e.sentence for e in job.evidence()]
-        kept: list[tuple[int, int, float, tuple[int, ...]]] = []
-        dropped: list[str] = []
-        marks: list[AnswerSentence] = []
-        for a, b in answer_sentences(text):
-            verdict = check(text[a:b], job.question, candidates)
-            marks.append(AnswerSentence(a, b, verdict.supported, verdict.score, tuple(h + 1 for h in verdict.hits)))
-            if verdict.supported:
-                kept.append((a, b, verdict.score, verdict.hits))
-            else:
-                dropped.append(" ".join(text[a:b].split()))
+        verdicts = [(a, b, check(text[a:b], job.question, candidates)) for a, b in answer_sentences(text)]
+        dropped = tuple(" ".join(text[a:b].split()) for a, b, v in verdicts if not v.supported)
         steps = (generate_step(usage),)
-        if mark and kept:
-            _, citations = cite(text, job.hits)
-            return Draft(text, with_highlights(citations, job.hits, job.evidence()), tuple(marks), usage, steps=steps)
-        if not kept:
+        if len(dropped) == len(verdicts):  # nothing supported (or nothing said): quote the evidence
             fallback = quote(job, lead=QUOTE_LEAD)
             return Draft(fallback.text, fallback.citations, fallback.sentences, usage,
-                         unsupported=tuple(dropped or ([" ".join(raw.split())] if raw.strip() else [])), steps=steps)
+                         unsupported=dropped or ((" ".join(raw.split()),) if raw.strip() else ()), steps=steps)
+        if mark:
+            marks = tuple(AnswerSentence(a, b, v.supported, v.score, _numbers(v.hits)) for a, b, v in verdicts)
+            return Draft(text, with_highlights(citations, job.hits, job.evidence()), marks, usage, steps=steps)
         # The text without the dropped sentences; kept sentences keep their exact words (offsets recorded).
-        keep = {(a, b): (score, hits) for a, b, score, hits in kept}
-        out, marks, last = "", [], 0
-        for a, b in answer_sentences(text):
+        out, kept, last = "", [], 0
+        for a, b, v in verdicts:
             gap = text[last:a]
             out += gap.lstrip(" \t") if not out or out[-1] in " \t\n" else gap
-            if (a, b) in keep:
-                score, hits = keep[a, b]
-                marks.append(AnswerSentence(len(out), len(out) + b - a, True, score, tuple(h + 1 for h in hits)))
+            if v.supported:
+                kept.append(AnswerSentence(len(out), len(out) + b - a, True, v.score, _numbers(v.hits)))
                 out += text[a:b]
             last = b
         tail = text[last:]
         out = (out + (tail.lstrip(" \t") if out[-1:] in (" ", "\t", "\n") else tail)).rstrip()
         _, citations = cite(out, job.hits)
-        cited = {c.number for c in citations}
-        extra = sorted({h + 1 for _, _, _, hits in kept for h in hits} - cited)
+        extra = sorted({n for s in kept for n in s.citations} - {c.number for c in citations})
         citations = (*citations, *(citation(n, job.hits[n - 1], inferred=True) for n in extra))
-        return Draft(out, with_highlights(citations, job.hits, job.evidence()), tuple(marks), usage,
-                     unsupported=tuple(dropped), steps=steps)
+        return Draft(out, with_highlights(citations, job.hits, job.evidence()), tuple(kept), usage,
+                     unsupported=dropped, steps=steps)
+
+
+def _numbers(hits: tuple[int, ...]) -> tuple[int, ...]:
+    """Passage indices as the [n] numbers the answer uses."""
+    return tuple(h + 1 for h in hits)
