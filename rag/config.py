@@ -128,6 +128,8 @@ class Settings:
     hop_lexical_weight: float = 0.4  # BM25 of those words plus the parent's rare names, on any chunk
     # server (hoprag serve): clients must send "Authorization: Bearer <api_key>" when set
     api_key: str = ""
+    # web UI with users: a sign-in lasts this long, then the user signs in again
+    session_minutes: int = 480
 
     def __post_init__(self) -> None:
         for name in components.REGISTRIES:
@@ -163,6 +165,8 @@ class Settings:
                 f"setting ocr_languages={self.ocr_languages!r} is not allowed; use Tesseract language codes "
                 "joined by '+', e.g. eng or eng+deu"
             )
+        if self.session_minutes < 1:
+            raise ConfigError(f"setting session_minutes={self.session_minutes!r} must be at least 1 (minutes)")
         if not self.lock_timeout_s > 0:
             raise ConfigError(f"setting lock_timeout_s={self.lock_timeout_s!r} must be a positive number of seconds")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
