@@ -128,6 +128,7 @@ class Settings:
     hop_lexical_weight: float = 0.4  # BM25 of those words plus the parent's rare names, on any chunk
     # server (hoprag serve): clients must send "Authorization: Bearer <api_key>" when set
     api_key: str = ""
+    rate_limit_per_minute: int = 0  # hoprag serve: requests per minute per API key (0 = no limit)
     # web UI with users: a sign-in lasts this long, then the user signs in again
     session_minutes: int = 480
 
@@ -167,6 +168,10 @@ class Settings:
             )
         if self.session_minutes < 1:
             raise ConfigError(f"setting session_minutes={self.session_minutes!r} must be at least 1 (minutes)")
+        if self.rate_limit_per_minute < 0:
+            raise ConfigError(
+                f"setting rate_limit_per_minute={self.rate_limit_per_minute!r} must be >= 0 (0 = no limit)"
+            )
         if not self.lock_timeout_s > 0:
             raise ConfigError(f"setting lock_timeout_s={self.lock_timeout_s!r} must be a positive number of seconds")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
