@@ -55,6 +55,7 @@ class RAG:
         self._lock = threading.Lock()
         self._conversations = Conversations()  # session id -> passages in context
         self._scorers: dict[str, object] = {}  # evidence scorers by name, built on first use
+        self._chats: Any = None  # saved conversations (rag.chats), opened on first use
         self.store = Store(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s)
 
     @classmethod
@@ -211,14 +212,24 @@ class RAG:
         *,
         filters: Filters | dict | None = None,
         session: str | None = None,
+        conversation: str | None = None,
+        owner: str = "local",
         **overrides: Any,
     ) -> Iterator[str | Answer]:
         """Yield answer text pieces as they are generated, then the final :class:`Answer`.
 
         If the LLM cannot be reached or fails, no text is yielded and the Answer
         is retrieval-only: ``error`` says what to check, ``citations`` list the
-        passages found.
+        passages found. ``conversation`` (an id) answers inside that saved conversation of ``owner``
+        (see :meth:`conversations`): its stored turns are the history and the finished turn is saved.
         """
+        if conversation is not None:
+            if history:
+                raise ConfigError("pass history or conversation=, not both: a saved conversation has its own history")
+            yield from self.conversations().stream(
+                self.stream, question, conversation, owner=owner, settings=self._settings(overrides),
+                session=session, filters=filters, **overrides)
+            return
         settings = self._settings(overrides)
         t0 = time.perf_counter()
         hits, steps = self._retrieve(question, settings.top_k, Filters.of(filters), settings)
@@ -304,10 +315,29 @@ class RAG:
             out.append(replace(c, highlights=tuple(located)))
         return tuple(out)
 
+    def conversations(self):
+        """The saved conversations of this data dir (:class:`rag.chats.Chats`): list, get, rename, delete,
+        export, import; ``ask(..., conversation=ID)`` answers inside one."""
+        from rag.chats import Chats, ConversationStore
+
+        with self._lock:
+            if self._chats is None:
+                self._chats = Chats(ConversationStore.in_data_dir(self.settings.data_dir), self.settings.kb,
+                                    self._documents_of)
+            return self._chats
+
+    def _documents_of(self, kb: str) -> list[Document]:
+        if kb == self.settings.kb:
+            return self.documents()
+        with self.sibling(kb) as other:
+            return other.documents()
+
     # ---- lifecycle -------------------------------------------------------------
     def close(self) -> None:
         """Release the store and any engine this instance created."""
         self.store.close()
+        if self._chats is not None:
+            self._chats.close()
         if self._owns_engine and self._engine is not None:
             self._engine.close()
 

@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
+from rag.chats.export import source_lines
 from rag.commands import common
 from rag.commands.common import EXIT_OK, DataOpt, JsonOpt, KbOpt, app, load_settings, run
-from rag.generate import source_label
 
 
 @app.command()
@@ -55,14 +55,8 @@ def ask(
         elif not answer.text.strip():
             typer.echo("(the model gave no answer)")
         typer.echo("")
-        for sentence in answer.unsupported:
-            typer.echo(f"(left out, no passage supports it: {sentence})")
-        for c in answer.citations:
-            typer.echo(f"[{c.number}] {source_label(c.source, c.page)}")
-            for h in c.highlights or ():
-                typer.echo(f"    > {' '.join(c.text[h.start:h.end].split())}")
-            if not c.highlights:
-                typer.echo(f"    {c.snippet[:120]!r}")
+        for line in source_lines(answer):
+            typer.echo(line)
         return EXIT_OK
 
     run(body)
