@@ -31,6 +31,18 @@ REST (shapes are a contract)::
 Every error is OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
 Request bodies are limited in size (an oversized upload is refused as it
 arrives, never read in full); API keys are compared in constant time.
+
+Users (issue 20, :mod:`rag.auth`): once a user exists, every ``/v1`` request
+needs ``Authorization: Bearer <a user's API key>`` (the ``api_key`` setting's
+keys still work, as an admin's). A knowledge base the user has no grant on
+answers 404 exactly like one that does not exist, and is not listed by
+``/v1/models`` or ``GET /v1/kbs``; a role too low answers 403 (a reader
+uploading or deleting, a non-admin creating or deleting a knowledge base).
+Keys are checked on every request (a revoked key fails at once); with
+``rate_limit_per_minute`` each key gets that many requests a minute, then 429
+with ``Retry-After``. Handlers find the caller's name in ``request.state.user``
+(None with no user defined). Uploads, deletions and knowledge-base changes go
+to the audit log (:class:`rag.auth.Audit`) with the caller and address.
 """
 
 from __future__ import annotations
@@ -46,6 +58,8 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Iterator, Literal
 
+from rag.auth import Audit, User, Users
+from rag.auth.keys import key_id_of
 from rag.engines.base import effective_max_tokens
 from rag.generate import source_label
 from rag.extras import require
@@ -53,6 +67,7 @@ from rag.extras import require
 require("fastapi", "api")
 
 from fastapi import Depends, FastAPI, Request  # noqa: E402
+from rag.auth.ratelimit import KeyRateLimit  # noqa: E402
 from fastapi.concurrency import run_in_threadpool  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
@@ -72,6 +87,7 @@ SOURCES_HEADER = "\n\nSources:\n"
 MODEL_PREFIX = "hoprag-"
 JSON_LIMIT_BYTES = 4 * 2**20  # any request but an upload
 MAX_FILES_PER_UPLOAD = 20
+API_KEY_USER = "api_key"  # request.state.user of a request made with the api_key setting's key (an admin's)
 
 
 # ---- request models ---------------------------------------------------------------
@@ -167,16 +183,18 @@ class ApiError(Exception):
     """An error returned in OpenAI's ``{"error": {...}}`` shape."""
 
     def __init__(
-        self, status: int, message: str, code: str, kind: str = "invalid_request_error", param: str | None = None
+        self, status: int, message: str, code: str, kind: str = "invalid_request_error", param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.kind, self.param = status, message, code, kind, param
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 _STATUS_CODES = {
@@ -301,6 +319,11 @@ def safe_filename(name: str | None) -> str:
 
 
 # ---- knowledge bases ------------------------------------------------------------------------
+def kb_not_found(name: str) -> ApiError:
+    """The 404 of a knowledge base that does not exist, or that the caller may not see (the same answer)."""
+    return ApiError(404, f"knowledge base {name!r} does not exist; create it with POST /v1/kbs", "kb_not_found")
+
+
 class Library:
     """The knowledge bases a server offers, opened on first use; they share one embedder and one engine."""
 
@@ -322,7 +345,7 @@ class Library:
             if rag is not None:
                 return rag
         if name not in self.names():
-            raise ApiError(404, f"knowledge base {name!r} does not exist; create it with POST /v1/kbs", "kb_not_found")
+            raise kb_not_found(name)
         with self._lock:
             if name not in self._open:
                 self._open[name] = self.base.sibling(name)
@@ -440,10 +463,49 @@ class _TooLarge(Exception):
     pass
 
 
-# ---- the app ---------------------------------------------------------------------------------
+# ---- who is asking --------------------------------------------------------------------------
 def _keys(api_key: str) -> list[bytes]:
     """One key, or several separated by commas (rotate without downtime)."""
     return [k.strip().encode() for k in api_key.split(",") if k.strip()]
+
+
+class Caller:
+    """Who sent a request and what they may do: ``user`` is None in single-user mode (no user defined)."""
+
+    def __init__(self, user: User | None, source: str) -> None:
+        self.user, self.source = user, source
+
+    @property
+    def name(self) -> str | None:
+        return self.user.name if self.user else None
+
+    def read(self, kb: str) -> None:
+        """Refuse a knowledge base without a grant exactly as one that does not exist (404)."""
+        if self.user is not None and not self.user.can_read(kb):
+            raise kb_not_found(kb)
+
+    def write(self, kb: str) -> None:
+        self.read(kb)
+        if self.user is not None and not self.user.can_write(kb):
+            raise ApiError(403, f"user {self.user.name!r} ({self.user.role}) may not upload to or delete from "
+                           f"knowledge base {kb!r}: that needs an editor's grant or an admin", "forbidden",
+                           "permission_error")
+
+    def admin(self, what: str) -> None:
+        if self.user is not None and not self.user.is_admin:
+            raise ApiError(403, f"only an admin may {what}; user {self.user.name!r} is {self.user.role}",
+                           "forbidden", "permission_error")
+
+    def sees(self, kbs: list[str]) -> list[str]:
+        return [kb for kb in kbs if self.user is None or self.user.can_read(kb)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+# ---- the app ---------------------------------------------------------------------------------
 
 
 def create_app(
@@ -453,6 +515,7 @@ def create_app(
     model: str | None = None,
     only_kb: str | None = None,
     max_upload_mb: float | None = None,
+    users: Users | None = None,
 ) -> FastAPI:
     """The FastAPI app answering over the knowledge bases of ``rag``'s data dir.
 
@@ -461,10 +524,14 @@ def create_app(
     ``model`` is another id for ``rag``'s own knowledge base (besides
     ``hoprag-<kb>``). ``only_kb`` serves that knowledge base alone.
     ``max_upload_mb`` limits an upload request (default: 4 files of
-    ``max_file_mb``).
+    ``max_file_mb``). ``users`` (default: those of the data dir) decide who
+    may do what once one exists.
     """
     settings = rag.settings
     keys = _keys(settings.api_key if api_key is None else api_key)
+    users = users if users is not None else Users.of(settings)
+    audit = Audit(settings.data_dir)
+    limiter = KeyRateLimit(settings.rate_limit_per_minute)
     library = Library(rag, only=only_kb)
     jobs = Jobs()
     created = int(time.time())
@@ -512,30 +579,55 @@ def create_app(
         log.warning("request failed: %s", exc)
         return ApiError(500, str(exc), "server_error", "server_error").response()
 
-    def authorize(request: Request) -> None:
-        if not keys:
-            return
-        header = request.headers.get("authorization", "")
-        token = (header[7:].strip() if header.lower().startswith("bearer ") else "").encode()
-        # Every key is compared (in constant time), whichever matches.
-        if not any([hmac.compare_digest(token, k) for k in keys]):
+    def authorize(request: Request) -> Caller:
+        """The caller of a request (also in ``request.state.user``/``.caller``), after its key and rate limit."""
+        token = _bearer(request)
+        source = request.client.host if request.client else ""
+        # Every configured key is compared (in constant time), whichever matches.
+        matched = [i for i, k in enumerate(keys) if hmac.compare_digest(token.encode(), k)]
+        user: User | None = None
+        identity: str | None = None
+        if matched:
+            user, identity = User(API_KEY_USER, "admin"), f"api_key:{matched[0]}"
+        elif users.any():
+            user = users.authenticate(token)  # read fresh each request: a revoked key fails at once
+            identity = f"key:{key_id_of(token)}" if user else None
+        elif not keys:
+            identity = f"address:{source}"  # single-user mode
+        if user is None and identity is None:
             raise ApiError(
-                401, "missing or wrong API key: send 'Authorization: Bearer <key>'", "invalid_api_key",
-                "authentication_error",
+                401, "missing or wrong API key: send 'Authorization: Bearer <key>' (a user's key: hoprag users keys "
+                "NAME --new)", "invalid_api_key", "authentication_error",
             )
+        wait = limiter.hit(identity)
+        if wait is not None:
+            raise ApiError(429, f"rate limit reached: {settings.rate_limit_per_minute} requests per minute per key; "
+                           f"retry in {wait:.0f} s (setting rate_limit_per_minute)", "rate_limit_exceeded",
+                           "requests", headers={"Retry-After": str(int(wait + 0.999))})
+        caller = Caller(user, source)
+        request.state.user, request.state.caller = caller.name, caller
+        return caller
 
-    auth = [Depends(authorize)]
+    app.state.authorize = authorize  # routes added elsewhere: Depends(app.state.authorize)
+
+    def record(caller: Caller, action: str, target: str, **extra: Any) -> None:
+        audit.record(caller.name or "", action, target, caller.source, **extra)
 
     def model_for(kb: str) -> str:
         return f"{MODEL_PREFIX}{kb}"
 
-    def kb_for_model(name: str) -> str:
-        if model and name == model:
+    def model_ids(caller: Caller) -> list[str]:
+        """The models ``caller`` may use: the extra ``model`` id, then ``hoprag-<kb>`` per readable KB."""
+        kbs = caller.sees(library.names())
+        return list(dict.fromkeys(([model] if model and settings.kb in kbs else []) + [model_for(kb) for kb in kbs]))
+
+    def kb_for_model(name: str, caller: Caller) -> str:
+        kbs = caller.sees(library.names())
+        if model and name == model and settings.kb in kbs:
             return settings.kb
-        if name.startswith(MODEL_PREFIX) and name[len(MODEL_PREFIX):] in library.names():
+        if name.startswith(MODEL_PREFIX) and name[len(MODEL_PREFIX):] in kbs:
             return name[len(MODEL_PREFIX):]
-        offered = ([model] if model else []) + [model_for(kb) for kb in library.names()]
-        raise ApiError(404, f"The model {name!r} does not exist; this server has: {', '.join(offered)}",
+        raise ApiError(404, f"The model {name!r} does not exist; this server has: {', '.join(model_ids(caller))}",
                        "model_not_found", param="model")
 
     def model_json(mid: str) -> dict[str, Any]:
@@ -546,20 +638,21 @@ def create_app(
         return {"status": "ok"}
 
     # ---- OpenAI-compatible ----------------------------------------------------------
-    @app.get("/v1/models", dependencies=auth, tags=["openai"])
-    def models() -> dict[str, Any]:
-        ids = ([model] if model else []) + [model_for(kb) for kb in library.names()]
-        return {"object": "list", "data": [model_json(m) for m in dict.fromkeys(ids)]}
+    @app.get("/v1/models", tags=["openai"])
+    def models(caller: Caller = Depends(authorize)) -> dict[str, Any]:
+        return {"object": "list", "data": [model_json(m) for m in model_ids(caller)]}
 
-    @app.get("/v1/models/{model_id}", dependencies=auth, tags=["openai"])
-    def one_model(model_id: str) -> dict[str, Any]:
-        kb_for_model(model_id)
+    @app.get("/v1/models/{model_id}", tags=["openai"])
+    def one_model(model_id: str, caller: Caller = Depends(authorize)) -> dict[str, Any]:
+        kb_for_model(model_id, caller)
         return model_json(model_id)
 
     # A sync endpoint: FastAPI runs it (and the stream's iteration) in a worker thread,
     # so retrieval and generation never block the event loop.
-    @app.post("/v1/chat/completions", dependencies=auth, response_model=None, tags=["openai"])
-    def chat_completions(req: ChatRequest) -> dict[str, Any] | StreamingResponse:
+    @app.post("/v1/chat/completions", response_model=None, tags=["openai"])
+    def chat_completions(
+        req: ChatRequest, caller: Caller = Depends(authorize)
+    ) -> dict[str, Any] | StreamingResponse:
         for param, given in (("tools", req.tools), ("functions", req.functions)):
             if given:
                 raise ApiError(400, f"'{param}' is not supported: hoprag answers from documents and calls no tools",
@@ -570,7 +663,7 @@ def create_app(
         if req.n != 1:
             raise ApiError(400, f"n={req.n} is not supported: hoprag returns one choice (n=1)",
                            "unsupported_parameter", param="n")
-        kb = kb_for_model(req.model)
+        kb = kb_for_model(req.model, caller)
         rag = library.get(kb)
         model_id = req.model
         question, history = conversation(req.messages)
@@ -676,19 +769,25 @@ def create_app(
         rag = library.get(name)
         return {"name": name, "model": model_for(name), "documents": len(rag.documents()), "object": "knowledge_base"}
 
-    @app.post("/v1/kbs", dependencies=auth, status_code=201, tags=["knowledge bases"])
-    def create_kb(req: CreateKb) -> dict[str, Any]:
-        """Create an empty knowledge base ``{"name"}`` (1-48 letters, digits, '-' or '_')."""
+    @app.post("/v1/kbs", status_code=201, tags=["knowledge bases"])
+    def create_kb(req: CreateKb, caller: Caller = Depends(authorize)) -> dict[str, Any]:
+        """Create an empty knowledge base ``{"name"}`` (1-48 letters, digits, '-' or '_'); admins only."""
+        caller.admin("create knowledge bases")
         library.create(req.name)
+        record(caller, "kb_create", req.name)
         return kb_json(req.name)
 
-    @app.get("/v1/kbs", dependencies=auth, tags=["knowledge bases"])
-    def list_kbs() -> dict[str, Any]:
-        return {"object": "list", "data": [kb_json(name) for name in library.names()]}
+    @app.get("/v1/kbs", tags=["knowledge bases"])
+    def list_kbs(caller: Caller = Depends(authorize)) -> dict[str, Any]:
+        """The knowledge bases the caller may read."""
+        return {"object": "list", "data": [kb_json(name) for name in caller.sees(library.names())]}
 
-    @app.delete("/v1/kbs/{kb}", dependencies=auth, tags=["knowledge bases"])
-    def delete_kb(kb: str) -> dict[str, Any]:
+    @app.delete("/v1/kbs/{kb}", tags=["knowledge bases"])
+    def delete_kb(kb: str, caller: Caller = Depends(authorize)) -> dict[str, Any]:
+        caller.read(kb)
+        caller.admin("delete knowledge bases")
         library.drop(kb)
+        record(caller, "kb_delete", kb)
         return {"name": kb, "deleted": True}
 
     # ---- REST: documents -----------------------------------------------------------------
@@ -711,10 +810,10 @@ def create_app(
         }
     }
 
-    @app.post("/v1/kbs/{kb}/documents", dependencies=auth, status_code=202, tags=["documents"],
-              openapi_extra=upload_doc)
-    async def upload(kb: str, request: Request) -> dict[str, Any]:
+    @app.post("/v1/kbs/{kb}/documents", status_code=202, tags=["documents"], openapi_extra=upload_doc)
+    async def upload(kb: str, request: Request, caller: Caller = Depends(authorize)) -> dict[str, Any]:
         """Add files (multipart, one or more ``files`` fields) or a web page (JSON ``{"url"}``); returns a job."""
+        caller.write(kb)
         rag = await run_in_threadpool(library.get, kb)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
@@ -730,7 +829,9 @@ def create_app(
                 return rag.ingest([url], progress, password=payload.password, crawl_depth=payload.crawl_depth,
                                   max_pages=payload.max_pages)
 
-            return jobs.submit(kb, [url], ingest_url).to_dict()
+            job = jobs.submit(kb, [url], ingest_url).to_dict()
+            await run_in_threadpool(record, caller, "ingest", kb, job=job["id"], sources=[url])
+            return job
         if kind != "multipart/form-data":
             raise ApiError(415, "send the files as multipart/form-data (field 'files') or a JSON {\"url\": ...}",
                            "unsupported_media_type")
@@ -751,24 +852,28 @@ def create_app(
         def ingest_files(progress: Callable[[str, str, float], None]):
             return rag.ingest(inputs, progress, password=secret)
 
-        return jobs.submit(kb, names, ingest_files).to_dict()
+        job = jobs.submit(kb, names, ingest_files).to_dict()
+        await run_in_threadpool(record, caller, "ingest", kb, job=job["id"], sources=names)
+        return job
 
-    @app.get("/v1/jobs/{job_id}", dependencies=auth, tags=["documents"])
-    def get_job(job_id: str) -> dict[str, Any]:
+    @app.get("/v1/jobs/{job_id}", tags=["documents"])
+    def get_job(job_id: str, caller: Caller = Depends(authorize)) -> dict[str, Any]:
         """An upload's progress: ``{"id", "status", "files": [{"source", "status", "chunks", "reason"}]}``."""
         job = jobs.get(job_id)
-        if job is None:
+        if job is None or not caller.sees([job.kb]):
             raise ApiError(404, f"job {job_id!r} does not exist (the server keeps the last 200)", "job_not_found")
         return job.to_dict()
 
-    @app.get("/v1/kbs/{kb}/documents", dependencies=auth, tags=["documents"])
-    def list_documents(kb: str) -> dict[str, Any]:
+    @app.get("/v1/kbs/{kb}/documents", tags=["documents"])
+    def list_documents(kb: str, caller: Caller = Depends(authorize)) -> dict[str, Any]:
+        caller.read(kb)
         docs = library.get(kb).documents()
         return {"object": "list", "data": [dict(d.__dict__) for d in docs]}
 
-    @app.delete("/v1/kbs/{kb}/documents/{doc}", dependencies=auth, tags=["documents"])
-    def delete_document(kb: str, doc: str) -> dict[str, Any]:
+    @app.delete("/v1/kbs/{kb}/documents/{doc}", tags=["documents"])
+    def delete_document(kb: str, doc: str, caller: Caller = Depends(authorize)) -> dict[str, Any]:
         """Remove a document (id, id prefix or source name) from every index."""
+        caller.write(kb)
         rag = library.get(kb)
         try:
             removed = rag.delete(doc)
@@ -776,20 +881,23 @@ def create_app(
             if "no document matches" in str(exc) or "no document " in str(exc):
                 raise ApiError(404, str(exc), "document_not_found") from None
             raise
+        record(caller, "document_delete", kb, doc_id=removed.doc_id, source_name=removed.source)
         return {"deleted": removed.doc_id, "source": removed.source, "document": dict(removed.__dict__)}
 
     # ---- REST: questions --------------------------------------------------------------------
-    @app.post("/v1/kbs/{kb}/retrieve", dependencies=auth, tags=["questions"])
-    def retrieve(kb: str, req: RetrieveRequest) -> dict[str, Any]:
+    @app.post("/v1/kbs/{kb}/retrieve", tags=["questions"])
+    def retrieve(kb: str, req: RetrieveRequest, caller: Caller = Depends(authorize)) -> dict[str, Any]:
         """The top-``k`` passages for ``query``: ``{"hits": [{"chunk_id", "source", "page", "score", "text"}]}``."""
+        caller.read(kb)
         overrides = {"strategy": req.strategy} if req.strategy else {}
         hits = library.get(kb).retrieve(req.query, k=req.k, filters=req.filters, **overrides)
         return {"hits": [hit_json(h) for h in hits]}
 
-    @app.post("/v1/kbs/{kb}/ask", dependencies=auth, response_model=None, tags=["questions"])
-    def ask(kb: str, req: AskRequest) -> dict[str, Any] | StreamingResponse:
+    @app.post("/v1/kbs/{kb}/ask", response_model=None, tags=["questions"])
+    def ask(kb: str, req: AskRequest, caller: Caller = Depends(authorize)) -> dict[str, Any] | StreamingResponse:
         """Answer ``question`` (with the earlier ``conversation`` turns) as hoprag's Answer JSON, or SSE events
         ``token`` (``{"text"}``), then ``answer`` (the Answer) or ``error``."""
+        caller.read(kb)
         rag = library.get(kb)
         overrides: dict[str, Any] = {}
         for name, value in (("top_k", req.top_k), ("strategy", req.strategy), ("answer_mode", req.answer_mode),

@@ -39,21 +39,23 @@ def serve(
 ) -> None:
     """Serve the HTTP API: OpenAI-compatible chat (every knowledge base is a model) and REST (docs at /docs).
 
-    With --kb NAME only that knowledge base is served.
+    With --kb NAME only that knowledge base is served. Once users exist (hoprag users add), clients send a user's
+    API key and see only the knowledge bases granted. A non-loopback --host needs a user (or the api_key setting).
     """
 
     def body() -> int:
+        from rag.auth import Users
+        from rag.errors import ConfigError
         from rag.extras import require
 
         uvicorn = require("uvicorn", "api")
         from rag.server import create_app
 
         settings = load_settings(kb, data_dir, api_key=api_key)
-        if not _loopback(host) and not settings.api_key:
-            typer.echo(
-                f"warning: serving on {host} without an API key: anyone who can reach this port can read your "
-                "documents; set --api-key or HOPRAG_API_KEY",
-                err=True,
+        if not _loopback(host) and not settings.api_key and not Users.of(settings).any():
+            raise ConfigError(
+                f"refusing to serve on {host}: no user is defined, so anyone reaching this port could read and change "
+                "every knowledge base; add an admin first with  hoprag users add NAME --admin  (or bind 127.0.0.1)"
             )
         with common.open_rag(settings) as rag:
             if preload:
