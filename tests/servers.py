@@ -54,6 +54,16 @@ def serving(
         log.close()
 
 
+def wait_job(http, job: dict, timeout_s: float = 180) -> dict:
+    """Poll an upload job of the HTTP API (``http``: an httpx client on /v1) until it is done or failed."""
+    deadline = time.monotonic() + timeout_s
+    while job["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = http.get(f"/jobs/{job['id']}").json()
+    return job
+
+
 @contextmanager
 def serving_app(app) -> Iterator[str]:
     """Run an ASGI ``app`` under uvicorn in this process on a free loopback port; yields the /v1 base URL."""

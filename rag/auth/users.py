@@ -185,22 +185,20 @@ class Users:
 
     def grant(self, name: str, kb: str, *, actor: str = "", source: str = "") -> User:
         """Let ``name`` read (editor: also write) knowledge base ``kb`` (it need not exist yet)."""
-        check_kb(kb)
-        with self.db.write() as conn:
-            self._require(conn, name)
-            conn.execute("INSERT OR IGNORE INTO grants (name, kb) VALUES (?, ?)", (name, kb))
-            user = self._user(conn, name)
-        self.audit.record(actor, "grant", name, source, kb=kb)
-        assert user is not None
-        return user
+        return self._change_grant("grant", name, check_kb(kb), actor, source)
 
     def revoke(self, name: str, kb: str, *, actor: str = "", source: str = "") -> User:
+        """Take knowledge base ``kb`` away from ``name``."""
+        return self._change_grant("revoke", name, kb, actor, source)
+
+    def _change_grant(self, action: str, name: str, kb: str, actor: str, source: str) -> User:
+        sql = ("INSERT OR IGNORE INTO grants (name, kb) VALUES (?, ?)" if action == "grant"
+               else "DELETE FROM grants WHERE name = ? AND kb = ?")
         with self.db.write() as conn:
             self._require(conn, name)
-            conn.execute("DELETE FROM grants WHERE name = ? AND kb = ?", (name, kb))
-            user = self._user(conn, name)
-        self.audit.record(actor, "revoke", name, source, kb=kb)
-        assert user is not None
+            conn.execute(sql, (name, kb))
+            user = self._require(conn, name)
+        self.audit.record(actor, action, name, source, kb=kb)
         return user
 
     # ---- passwords and sign-in --------------------------------------------------------

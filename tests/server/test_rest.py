@@ -13,7 +13,6 @@ import os
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +20,7 @@ import httpx
 import openai
 import pytest
 from kb_fixture import KB_DOCS
-from servers import free_port, serving
+from servers import free_port, serving, wait_job
 
 KEY = "rest-key-1"
 OTHER_KEY = "rest-key-2"
@@ -47,15 +46,6 @@ def server(tmp_path_factory):
     ):
         with httpx.Client(base_url=f"{url}/v1", headers=AUTH, timeout=120) as http:
             yield SimpleNamespace(url=url, http=http, tmp=tmp)
-
-
-def wait_job(http: httpx.Client, job: dict, timeout_s: float = 180) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while job["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-        job = http.get(f"/jobs/{job['id']}").json()
-    return job
 
 
 def assert_openai_error(resp: httpx.Response, status: int, code: str | None = None) -> dict:

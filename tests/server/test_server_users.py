@@ -8,14 +8,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import httpx
 import pytest
 from fastapi import Depends, Request
 from kb_fixture import build_kb
-from servers import free_port, serving_app
+from servers import free_port, serving_app, wait_job
 
 from rag import RAG, Settings
 from rag.auth import Audit, Users
@@ -55,15 +54,6 @@ def server(tmp_path_factory, embedder):
             yield SimpleNamespace(url=url, users=users, keys=keys, http=clients, settings=settings)
             for c in clients.values():
                 c.close()
-
-
-def wait_job(http: httpx.Client, job: dict, timeout_s: float = 180) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while job["status"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-        job = http.get(f"/jobs/{job['id']}").json()
-    return job
 
 
 def error(resp: httpx.Response, status: int, code: str) -> dict:
