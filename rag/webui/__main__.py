@@ -23,6 +23,7 @@ from rag.engines import make_engine
 from rag.pdfview import render_page
 from rag.safe_markdown import escape_html_text, markdown_html, one_block, passage_html
 from rag.sample import ensure_sample
+from rag.webui import admin, signin
 from rag.ui_support import (
     ANSWER_MODE_LABELS,
     ENGINE_LABELS,
@@ -171,6 +172,9 @@ def apply_settings() -> None:
 
 
 def switch_kb(name: str) -> None:
+    if not signin.viewer(ss.settings).can_read(name):  # also when a crafted rerun asks for it
+        ss.kb_error = f"You have no access to the knowledge base {name}."
+        return
     try:
         ss.settings = ss.settings.replace(kb=name)
     except HopragError as exc:
@@ -183,26 +187,33 @@ def switch_kb(name: str) -> None:
 
 def create_kb() -> None:
     name = ss.get("new_kb", "").strip()
-    if name:
+    if name and not signin.viewer(ss.settings).manages_kbs:
+        ss.kb_error = "Only an admin can create knowledge bases."
+    elif name:
         switch_kb(name)
         if not ss.kb_error:
             ss.notice = f"Created knowledge base {name}: upload documents into it."
+            signin.record(ss.settings, "kb_create", name)
 
 
 def delete_doc(doc_id: str, name: str) -> None:
+    if not signin.viewer(ss.settings).can_write(ss.settings.kb):  # the button is hidden; a crafted rerun is refused
+        ss.notice = f"You may not delete documents in {ss.settings.kb}."
+        return
     try:
         kb_rag().delete(doc_id)
     except HopragError as exc:
         ss.notice = f"Could not delete {name}: {exc}"
     else:
         ss.notice = f"Deleted {name}."
+        signin.record(ss.settings, "document_delete", ss.settings.kb, doc_id=doc_id, source_name=name)
 
 
 # ---- sidebar ------------------------------------------------------------------
 def sidebar() -> None:
     with st.sidebar:
         st.header("Knowledge base")
-        names = knowledge_bases(ss.settings)
+        names = signin.viewer(ss.settings).visible(knowledge_bases(ss.settings))
         if ss.kb_select not in names:
             ss.kb_select = ss.settings.kb
         st.selectbox(
@@ -211,9 +222,10 @@ def sidebar() -> None:
             key="kb_select",
             on_change=lambda: switch_kb(ss.kb_select),
         )
-        with st.form("new_kb_form", clear_on_submit=True, border=False):
-            st.text_input("New knowledge base", key="new_kb", placeholder="letters, digits, - or _")
-            st.form_submit_button("Create and switch", on_click=create_kb, key="create_kb")
+        if signin.viewer(ss.settings).manages_kbs:
+            with st.form("new_kb_form", clear_on_submit=True, border=False):
+                st.text_input("New knowledge base", key="new_kb", placeholder="letters, digits, - or _")
+                st.form_submit_button("Create and switch", on_click=create_kb, key="create_kb")
         if ss.kb_error:
             st.error(escape_markdown(ss.kb_error))
 
@@ -282,6 +294,7 @@ def password_form(rag: RAG) -> None:
         go = st.form_submit_button("Open and add", type="primary", key="add_locked")
     if go and ss.get("pdf_password"):
         ss.ingest_job = IngestJob(rag, locked, password=ss.pdf_password).start()
+        signin.record(ss.settings, "ingest", ss.settings.kb, sources=[name for name, _ in locked])
         ss.locked_retry_files = locked
         ss.locked_uploads = []
         st.rerun()
@@ -299,21 +312,24 @@ def knowledge_panel(rag: RAG) -> None:
         ss.locked_uploads = [f for f in ss.locked_retry_files if f[0] in wrong]
         ss.password_retry = bool(wrong)
         ss.locked_retry_files = []
-    with st.expander("Add documents", expanded=not docs or busy, icon=":material/upload_file:"):
-        with st.form("upload_form", clear_on_submit=True, border=False):
-            files = st.file_uploader(
-                "Add documents (PDF, scans, Word, PowerPoint, Excel, CSV, Markdown, text, HTML)",
-                type=list(UPLOAD_TYPES),
-                accept_multiple_files=True,
-                key="uploads",
-            )
-            submitted = st.form_submit_button("Add to knowledge base", type="primary", key="add_files",
-                                              disabled=busy)
-        with st.form("web_form", clear_on_submit=True, border=False):
-            st.text_input("Add a web page", key="web_url", placeholder="https://example.org/manual/")
-            st.number_input("Follow links on the same site (levels)", min_value=0, max_value=3, step=1,
-                            key="web_depth", help="0 = this page only; pages of other sites are never followed")
-            fetch = st.form_submit_button("Fetch and add", key="add_url", disabled=busy)
+    writable = signin.viewer(ss.settings).can_write(ss.settings.kb)  # a reader sees no upload or delete controls
+    submitted = fetch = False
+    if writable:
+        with st.expander("Add documents", expanded=not docs or busy, icon=":material/upload_file:"):
+            with st.form("upload_form", clear_on_submit=True, border=False):
+                files = st.file_uploader(
+                    "Add documents (PDF, scans, Word, PowerPoint, Excel, CSV, Markdown, text, HTML)",
+                    type=list(UPLOAD_TYPES),
+                    accept_multiple_files=True,
+                    key="uploads",
+                )
+                submitted = st.form_submit_button("Add to knowledge base", type="primary", key="add_files",
+                                                  disabled=busy)
+            with st.form("web_form", clear_on_submit=True, border=False):
+                st.text_input("Add a web page", key="web_url", placeholder="https://example.org/manual/")
+                st.number_input("Follow links on the same site (levels)", min_value=0, max_value=3, step=1,
+                                key="web_depth", help="0 = this page only; pages of other sites are never followed")
+                fetch = st.form_submit_button("Fetch and add", key="add_url", disabled=busy)
     if submitted and files and not busy:
         uploads = [(f.name, f.getvalue()) for f in files]
         locked = [u for u in uploads if upload_needs_password(u[1])]
@@ -322,6 +338,7 @@ def knowledge_panel(rag: RAG) -> None:
         if uploads:
             # in a background thread: questions can be asked while files are ingested
             ss.ingest_job = job = IngestJob(rag, uploads).start()
+            signin.record(ss.settings, "ingest", ss.settings.kb, sources=[name for name, _ in uploads])
             busy = True
     if fetch and not busy and ss.get("web_url", "").strip():
         try:
@@ -330,6 +347,7 @@ def knowledge_panel(rag: RAG) -> None:
             st.error(escape_markdown(str(exc)))
         else:
             ss.ingest_job = job = IngestJob(rag, [url], crawl_depth=int(ss.get("web_depth", 0))).start()
+            signin.record(ss.settings, "ingest", ss.settings.kb, sources=[url])
             busy = True
     if ss.get("locked_uploads") and not busy:
         password_form(rag)
@@ -351,10 +369,11 @@ def knowledge_panel(rag: RAG) -> None:
                     f"{plural(doc.pages, 'page')} · {plural(doc.chunks, 'chunk')} · added {format_added(doc.added)}",
                     width="stretch",
                 )
-                st.button(
-                    "Delete", key=f"delete-{doc.doc_id}", on_click=delete_doc, args=(doc.doc_id, name),
-                    help=f"Remove {name} from this knowledge base", icon=":material/delete:", type="tertiary",
-                )
+                if writable:
+                    st.button(
+                        "Delete", key=f"delete-{doc.doc_id}", on_click=delete_doc, args=(doc.doc_id, name),
+                        help=f"Remove {name} from this knowledge base", icon=":material/delete:", type="tertiary",
+                    )
 
 
 # ---- chat -------------------------------------------------------------------------
@@ -538,7 +557,8 @@ def chat_panel(docs: list, question: str | None) -> None:
             "(manuals, notes, papers), then ask questions about them. Or load hoprag's own documentation "
             "as a sample."
         )
-        if st.button("Load the sample knowledge base", key="load_sample"):
+        if signin.viewer(ss.settings).can_write(ss.settings.kb) and st.button(
+                "Load the sample knowledge base", key="load_sample"):
             with st.spinner("Indexing hoprag's documentation…"):
                 ensure_sample(kb_rag())
             st.rerun()
@@ -560,7 +580,10 @@ def chat_panel(docs: list, question: str | None) -> None:
 def main() -> None:
     st.set_page_config(page_title="hoprag", page_icon=":material/hub:", layout="wide")
     init_state()
+    signin.account(ss.settings, signin.gate(ss.settings, switch_kb))  # sign-in first when users exist (issue 20)
     sidebar()
+    if admin.page(ss.settings):  # a signed-in admin's "Manage users" page replaces the chat
+        return
     st.title("hoprag")
     st.caption("Answers from your documents, with the passages they come from and how they were found.")
     if ss.notice:
