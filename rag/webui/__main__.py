@@ -150,12 +150,15 @@ def new_chat() -> None:
 
 
 def apply_settings() -> None:
+    server = (ss.set_engine, ss.set_url, ss.set_model)
+    if not signin.viewer(ss.settings).picks_llm_server:  # the fields are disabled; a crafted rerun changes nothing
+        server = (ss.settings.engine, ss.settings.llm_base_url, ss.settings.llm_model)
     try:
         ss.settings = settings_from_form(
             ss.settings,
-            engine=ss.set_engine,
-            llm_base_url=ss.set_url,
-            llm_model=ss.set_model,
+            engine=server[0],
+            llm_base_url=server[1],
+            llm_model=server[2],
             top_k=int(ss.set_top_k),
             strategy=ss.set_strategy,
             hops=int(ss.set_hops),
@@ -241,10 +244,11 @@ def sidebar() -> None:
                             max_value=MAX_TOKENS_LIMIT, step=64, key="set_max_tokens",
                             help="The most tokens an answer may have. 0 is the engine's default: short answers "
                             "from the embedded model, long ones from servers.")
-            st.radio("Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.get, key="set_engine")
-            st.text_input("Server URL", key="set_url", placeholder="http://127.0.0.1:8000/v1",
+            fixed = not signin.viewer(ss.settings).picks_llm_server  # with users, only an admin picks the server
+            st.radio("Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.get, key="set_engine", disabled=fixed)
+            st.text_input("Server URL", key="set_url", placeholder="http://127.0.0.1:8000/v1", disabled=fixed,
                           help="Any OpenAI-compatible server: vLLM, llama.cpp, Ollama, OpenAI.")
-            st.text_input("Model name", key="set_model", placeholder="the served model name")
+            st.text_input("Model name", key="set_model", placeholder="the served model name", disabled=fixed)
             st.number_input("Passages per answer (top-k)", min_value=1, max_value=50, step=1, key="set_top_k")
             st.selectbox("Retrieval strategy", choices("strategy"), key="set_strategy")
             st.number_input("Hops (multi-hop strategies)", min_value=1, max_value=5, step=1, key="set_hops")

@@ -66,6 +66,11 @@ class Viewer:
         return self.open or (self.user is not None and self.user.is_admin)
 
     @property
+    def picks_llm_server(self) -> bool:
+        """Point the session at another LLM server (engine, URL, model): on a shared UI, an admin only."""
+        return self.manages_kbs
+
+    @property
     def manages_users(self) -> bool:
         """The admin page: only a signed-in admin (an open UI has no users to manage)."""
         return self.user is not None and self.user.is_admin

@@ -96,6 +96,15 @@ def test_reader_sees_only_granted_kbs_and_no_write_controls(team):
     assert not [k for k in keys(at, "button") if k.startswith("delete-")]
     assert "new_kb" not in keys(at, "text_input") and "create_kb" not in keys(at, "button")
     assert "admin_open" not in keys(at, "toggle")
+    # the LLM server is the admin's to pick: the fields are disabled, and a crafted change is not applied
+    assert at.radio(key="set_engine").disabled and at.text_input(key="set_url").disabled
+    at.session_state["set_url"] = "http://10.0.0.1:8000/v1"  # AppTest, like a browser, refuses disabled widgets
+    at.session_state["set_model"] = "internal"
+    at.session_state["set_engine"] = "openai"
+    at.number_input(key="set_top_k").set_value(3)
+    at.button(key="apply_settings").click().run()
+    assert at.session_state.settings.engine == "local" and not at.session_state.settings.llm_base_url
+    assert at.session_state.settings.top_k == 3
     # grants are read on every run: a revoked KB is left at once, a new grant shows up
     team.grant("rita", "secret", actor="ada")
     team.revoke("rita", "handbook", actor="ada")
