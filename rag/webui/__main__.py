@@ -555,14 +555,15 @@ def chat_panel(docs: list, question: str | None) -> None:
     with st.container(horizontal=True, vertical_alignment="center"):
         st.subheader("Chat")
         st.button("New chat", key="new_chat", on_click=new_chat, icon=":material/add_comment:")
-    if not docs:
+    if not docs and not signin.viewer(ss.settings).can_write(ss.settings.kb):
+        st.info("This knowledge base is empty: an editor or an admin of it can add documents.")
+    elif not docs:
         st.info(
             "This knowledge base is empty. Upload PDFs, Markdown, text, HTML or Word files on the right "
             "(manuals, notes, papers), then ask questions about them. Or load hoprag's own documentation "
             "as a sample."
         )
-        if signin.viewer(ss.settings).can_write(ss.settings.kb) and st.button(
-                "Load the sample knowledge base", key="load_sample"):
+        if st.button("Load the sample knowledge base", key="load_sample"):
             with st.spinner("Indexing hoprag's documentation…"):
                 ensure_sample(kb_rag())
             st.rerun()

@@ -76,10 +76,13 @@ class Viewer:
         return self.user is not None and self.user.is_admin
 
     def visible(self, kbs: Iterable[str]) -> list[str]:
+        """Those of ``kbs`` this session may read, plus the ones granted that hold no documents yet."""
         kbs = list(kbs)
         if self.open:
             return kbs
-        return self.users.visible(self.user, kbs) if self.user is not None else []
+        if self.user is None:
+            return []
+        return self.users.visible(self.user, sorted(set(kbs) | self.user.kbs))
 
 
 def source() -> str:

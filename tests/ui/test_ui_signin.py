@@ -113,6 +113,21 @@ def test_reader_sees_only_granted_kbs_and_no_write_controls(team):
     assert at.selectbox(key="kb_select").options == ["secret"]
 
 
+def test_granted_kb_without_documents_is_listed(team):
+    """A KB granted before it has documents: listed; a reader is told who can fill it, an editor can upload."""
+    team.grant("rita", "empty", actor="ada")
+    at = sign_in(start(), "rita")
+    assert at.selectbox(key="kb_select").options == ["empty", "handbook"]
+    at.selectbox(key="kb_select").set_value("empty").run()
+    assert at.session_state.settings.kb == "empty"
+    assert any("an editor or an admin" in i.value for i in at.info), [i.value for i in at.info]
+    assert "load_sample" not in keys(at, "button") and not keys(at, "file_uploader")
+    team.grant("eddie", "empty", actor="ada")
+    at = sign_in(start(), "eddie")
+    at.selectbox(key="kb_select").set_value("empty").run()
+    assert "load_sample" in keys(at, "button") and "uploads" in keys(at, "file_uploader")
+
+
 def test_editor_uploads_then_a_stale_delete_button_is_refused_after_demotion(team):
     """An editor's upload is audited; their delete button clicked after they became a reader deletes nothing."""
     at = sign_in(start(), "eddie")
