@@ -218,16 +218,18 @@ class Users:
             self.throttle.succeeded(conn, name)
         self.audit.record(actor, "password_set", name, source)
 
-    def sign_in(self, name: str, password: str, source: str = "") -> User | None:
+    def sign_in(self, name: str, password: str, source: str = "", *, per_source: bool = True) -> User | None:
         """The user if ``password`` is theirs, else None (unknown name or wrong password: same answer, same time).
 
         Raises SignInLimited (with ``retry_after_s``) after too many wrong passwords (:mod:`.throttle`).
+        ``per_source=False``: ``source`` names no client address (e.g. every UI session behind a local
+        proxy looks the same), so only the per-name limit applies and one client cannot lock out everyone.
         Every attempt is audited (``sign_in``, ``sign_in_failed``, ``sign_in_limited``).
         """
         now = self.clock()
         with self.db.read() as conn:
             try:
-                self.throttle.check(conn, name, source, now)
+                self.throttle.check(conn, name, source if per_source else "", now)
             except SignInLimited as exc:
                 self.audit.record(name, "sign_in_limited", name, source, retry_after_s=exc.retry_after_s)
                 raise

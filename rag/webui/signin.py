@@ -85,13 +85,17 @@ class Viewer:
         return self.users.visible(self.user, sorted(set(kbs) | self.user.kbs))
 
 
-def source() -> str:
-    """Where the session comes from, for the audit log (Streamlit reports no address for localhost)."""
+def client_ip() -> str | None:
+    """The browser's address; None where Streamlit reports none (localhost, a local proxy, AppTest)."""
     try:
-        ip = st.context.ip_address
+        return st.context.ip_address
     except Exception:  # no browser connection (AppTest, bare mode)
-        ip = None
-    return f"web {ip or 'localhost'}"
+        return None
+
+
+def source() -> str:
+    """Where the session comes from, for the audit log."""
+    return f"web {client_ip() or 'localhost'}"
 
 
 def _expired(settings: Settings) -> bool:
@@ -193,7 +197,7 @@ def _try_password(users: Users) -> None:
         ss.signin_error = "Enter your name and password."
         return
     try:
-        user = users.sign_in(name, password, source=source())
+        user = users.sign_in(name, password, source=source(), per_source=client_ip() is not None)
     except SignInLimited as exc:
         wait = max(1, int(round(exc.retry_after_s)))
         ss.signin_error = f"Too many failed sign-ins for {name}: try again in {wait} s."

@@ -120,6 +120,15 @@ def test_many_names_from_one_address_are_limited_too(tmp_path, clock):
     assert users.sign_in("real", PASSWORD, source="10.2.2.2") is not None
 
 
+def test_a_source_without_an_address_is_not_limited_as_one_client(tmp_path, clock):
+    """UI sessions with no client address (localhost, a local proxy) share one source: only per-name limits apply."""
+    users = Users(tmp_path, throttle=Throttle(max_per_name=5, max_per_source=3), clock=clock)
+    users.add("real", "reader", password=PASSWORD)
+    for name in ("a", "b", "c", "d"):
+        assert users.sign_in(name, "guess", source="web localhost", per_source=False) is None
+    assert users.sign_in("real", PASSWORD, source="web localhost", per_source=False) is not None
+
+
 def test_api_keys_authenticate_until_revoked_and_record_last_use(users, clock):
     _, first = users.add("ann", "editor")
     users.grant("ann", "alpha")
