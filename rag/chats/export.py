@@ -25,7 +25,7 @@ def deleted_docs(citations: Iterable[Citation], documents: Sequence[Document]) -
     """The doc ids of ``citations`` whose document is gone (neither its id nor its source is in ``documents``)."""
     ids = {d.doc_id for d in documents}
     sources = {d.source for d in documents}
-    return frozenset(c.doc_id for c in citations if c.doc_id not in ids and c.source not in sources)
+    return frozenset(c.doc_id for c in citations if c.doc_id and c.doc_id not in ids and c.source not in sources)
 
 
 def citation_line(c: Citation, deleted: frozenset[str] = frozenset()) -> str:

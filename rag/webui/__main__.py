@@ -23,6 +23,7 @@ from rag.engines import make_engine
 from rag.pdfview import render_page
 from rag.safe_markdown import escape_html_text, markdown_html, one_block, passage_html
 from rag.sample import ensure_sample
+from rag.webui import conversations as saved_chats
 from rag.webui import admin, signin
 from rag.ui_support import (
     ANSWER_MODE_LABELS,
@@ -38,7 +39,6 @@ from rag.ui_support import (
     display_name,
     escape_markdown,
     format_added,
-    history_pairs,
     knowledge_bases,
     mode_note,
     order_rows,
@@ -231,6 +231,7 @@ def sidebar() -> None:
                 st.form_submit_button("Create and switch", on_click=create_kb, key="create_kb")
         if ss.kb_error:
             st.error(escape_markdown(ss.kb_error))
+        saved_chats.panel(kb_rag, new_chat)
 
         st.header("Settings")
         with st.form("settings_form", border=False):
@@ -518,8 +519,7 @@ def ask(rag: RAG, question: str) -> None:
         def pieces():
             for item in rag.stream(
                 question,
-                history_pairs(ss.messages),
-                session=ss.session_id,
+                **saved_chats.stream_args(),  # the saved conversation: its history; the answer is saved
                 **query_overrides(rag.settings, ss.settings),
             ):
                 if isinstance(item, Answer):
@@ -572,6 +572,7 @@ def chat_panel(docs: list, question: str | None) -> None:
             f"Ask anything about the {plural(len(docs), 'document')} in this knowledge base. Answers cite the "
             "passages they come from; open a source to read it, or “How this answer was found” for the steps."
         )
+    saved_chats.mark_deleted(ss.messages, docs)  # citations of documents deleted since they were cited
     for message in ss.messages:
         with st.chat_message(message["role"]):
             if message["role"] == "user":
@@ -606,6 +607,7 @@ def main() -> None:
         st.stop()
     with chat_col:
         chat_panel(docs, question)
+    saved_chats.refresh_after(question)
 
 
 main()
