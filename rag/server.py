@@ -26,7 +26,8 @@ REST (shapes are a contract)::
     DELETE /v1/kbs/{kb}/documents/{doc}
     POST   /v1/kbs/{kb}/retrieve         {"query", "k", "filters"}     -> {"hits": [{"chunk_id", "source", "page",
                                                                              "score", "text"}]}
-    POST   /v1/kbs/{kb}/ask              {"question", "conversation", "stream"} -> the Answer (SSE when streaming)
+    POST   /v1/kbs/{kb}/ask              {"question", "conversation", "stream"} -> the Answer (SSE when streaming);
+                                         "conversation_id" instead of "conversation": a saved conversation
 
 Every error is OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
 Request bodies are limited in size (an oversized upload is refused as it
@@ -176,6 +177,7 @@ class AskRequest(BaseModel):
     answer_mode: str | None = None
     max_tokens: int | None = Field(None, ge=0, le=4096)
     instructions: str | None = Field(None, max_length=4000)
+    conversation_id: str | None = Field(None, min_length=1, max_length=200)  # a saved conversation (issue 21)
 
 
 # ---- errors -------------------------------------------------------------------------
@@ -906,10 +908,15 @@ def create_app(
                 overrides[name] = value
         rag.settings.replace(**overrides)  # a bad value is a 400 now, not a broken stream
         history = [(t.question, t.answer) for t in req.conversation]
+        if req.conversation_id and history:
+            raise ApiError(400, "send conversation (the earlier turns) or conversation_id (a saved conversation), "
+                           "not both", "invalid_request", param="conversation_id")
+        # The saved conversation's stored turns are the history; the finished answer is saved to it.
+        saved = {"conversation": req.conversation_id, "owner": caller.name or "local"} if req.conversation_id else {}
 
         def produce() -> Iterator[str | Answer]:
             return rag.stream(req.question, history, filters=Filters.of(req.filters), session=req.session,
-                              **overrides)
+                              **saved, **overrides)
 
         if not req.stream:
             answer = None

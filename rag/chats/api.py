@@ -131,7 +131,7 @@ class Chats:
         owner = owner or LOCAL_OWNER
         info = self.store.info(cid)
         if info is not None and info.owner != owner:
-            raise StoreError(f"no conversation {cid!r} for {owner}: start a new one with another id")
+            raise ConfigError(f"conversation {cid!r} is not {owner}'s: start a new one with another id")
         if info is not None and info.kb != self.kb:
             raise ConfigError(f"conversation {cid!r} belongs to knowledge base {info.kb!r}: open that knowledge "
                               f"base (--kb {info.kb}) to continue it")

@@ -67,7 +67,7 @@ def test_owners_see_only_their_own(kb):
     rag = kb()
     rag.ask(OTTER_QUESTION, conversation="mine", owner="alice")
     assert rag.conversations().list("bob") == [] and len(rag.conversations().list("alice")) == 1
-    with pytest.raises(StoreError, match="no conversation 'mine' for bob"):
+    with pytest.raises(ConfigError, match="conversation 'mine' is not bob's"):
         rag.ask("And?", conversation="mine", owner="bob")
     with pytest.raises(StoreError, match="no conversation"):
         rag.conversations().get("mine", owner="bob")
