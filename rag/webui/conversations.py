@@ -47,7 +47,7 @@ def open_conversation(rag: RAG, conversation_id: str) -> None:
     messages: list[dict] = []
     for t in conv.turns:
         messages.append({"role": "user", "text": t.question})
-        messages.append({"role": "assistant", "answer": t.answer, "id": f"{conv.id}-{t.n}"})
+        messages.append({"role": "assistant", "answer": t.answer, "id": f"{conv.id}-{t.n}", "restored": True})
     ss.messages = messages
     ss.session_id = conv.id
 
@@ -153,7 +153,10 @@ def mark_deleted(messages: Sequence[dict], docs: Sequence[Document]) -> None:
         if answer is None:
             continue
         saved = m.setdefault("saved_answer", answer)
-        gone = deleted_docs((*saved.citations, *_passage_citations(saved)), docs)
+        cited = (*saved.citations, *_passage_citations(saved))
+        gone = deleted_docs(cited, docs)
+        if not m.get("restored"):  # answered in this session: only documents it saw in the knowledge base
+            gone &= m.setdefault("present_docs", frozenset(c.doc_id for c in cited) - gone)
         m["answer"] = _marked(saved, gone) if gone else saved
 
 

@@ -51,7 +51,8 @@ def fake_stream(make_answer, pieces=None, seen=None):
 
     def stream(self, question, history=None, **kwargs):
         if seen is not None:  # the settings this question runs with, and on which knowledge-base handle
-            kwargs.pop("session", None)
+            for key in ("session", "conversation", "owner"):  # which conversation, not settings
+                kwargs.pop(key, None)
             seen.append((id(self), self.settings.replace(**kwargs)))
         answer = make_answer(question)
         for piece in pieces if pieces is not None else re.findall(r"\S+\s*", answer.text):
