@@ -44,7 +44,8 @@ from rag.types import (
 Input = str | Path | tuple[str, bytes]
 # The RAG.ask/stream overrides the server takes, and their names in the ask request.
 _ASK_OVERRIDES = {"top_k": "top_k", "strategy": "strategy", "answer_mode": "answer_mode",
-                  "max_new_tokens": "max_tokens", "instructions": "instructions"}
+                  "max_new_tokens": "max_tokens", "instructions": "instructions",
+                  "conversation": "conversation_id"}  # a saved conversation of the key's user (issue 21)
 
 
 class ServerError(HopragError):

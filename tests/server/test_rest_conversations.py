@@ -51,10 +51,17 @@ def test_conversation_id_saves_turns_and_the_old_contract_still_works(served):
         assert both.status_code == 400 and both.json()["error"]["param"] == "conversation_id"
         empty = http.post("/kbs/default/ask", json={"question": "And?", "conversation_id": ""})
         assert empty.status_code == 422
+        # the Python client: the same call as in process
+        from rag.client import Client
+
+        remote = Client(url.removesuffix("/v1"), kb="default")
+        assert remote.ask("Where is Hekla?", conversation="web-2").citations
+        assert [p for p in remote.stream("And Iceland?", conversation="web-2") if not isinstance(p, str)]
     with RAG(settings) as reopened:
         chats = reopened.conversations()
-        [info] = chats.list(owner="local")
-        assert (info.id, info.title, info.turns) == ("web-1", OTTER_QUESTION, 2)
+        info = chats.info("web-1")
+        assert (info.id, info.title, info.turns, info.owner) == ("web-1", OTTER_QUESTION, 2, "local")
+        assert chats.info("web-2").turns == 2
         saved = chats.get("web-1")
         assert saved.turns[0].answer.to_dict()["citations"] == first.json()["citations"]
         assert json.loads(chats.export("web-1", "json"))["turns"][1]["question"] == "What do they eat?"
