@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 from kb_fixture import KB_DOCS, OTTER_QUESTION
-from test_ui_browser import (
-    ARTIFACTS, BROWSER_MARKS, ask, chat_text, chromium, click_button, css, finished_answer, streamlit_app, wait_for,
+from test_ui_browser import (  # noqa: F401  (browser: the fixture)
+    ARTIFACTS, BROWSER_MARKS, ask, browser, chat_text, click_button, css, finished_answer, streamlit_app, wait_for,
 )
 
 pytestmark = BROWSER_MARKS
@@ -24,13 +24,6 @@ def data_dir(tmp_path_factory):
     with RAG(Settings(data_dir=str(tmp / "data"))) as rag:
         assert rag.ingest([KB_DOCS]).ok
     return tmp
-
-
-@pytest.fixture
-def browser(tmp_path):
-    driver = chromium(tmp_path / "chromium-profile")
-    yield driver
-    driver.quit()
 
 
 def body(driver) -> str:
