@@ -97,6 +97,9 @@ def panel(kb_rag: Callable[[], RAG], new_chat: Callable[[], None]) -> None:
     except HopragError as exc:
         st.caption(escape_markdown(f"Saved conversations are not available: {exc}"))
         return
+    if current is not None and current.owner != owner():  # signed in as someone else: not their chat
+        new_chat()
+        current = None
     more, items = len(items) > shown, items[:shown]
     ss.conv_top = items[0].id if items else None
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
@@ -116,7 +119,7 @@ def panel(kb_rag: Callable[[], RAG], new_chat: Callable[[], None]) -> None:
             )
     if more:
         st.button("More", key="conv_more", on_click=_more, icon=":material/expand_more:")
-    if current is not None and current.owner == owner():
+    if current is not None:
         manage(rag, current, new_chat)
 
 

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("streamlit", reason="the UI tests need the 'ui' extra: pip install 'hoprag[ui]'")
 import streamlit as st  # noqa: E402
 from test_ui_app import GOOD_MD, GOOD_TXT, plain, start, ui_env, upload  # noqa: E402,F401  (fixture)
+from test_ui_signin import sign_in, team  # noqa: E402,F401  (fixture)
 
 from rag.chats import ConversationStore  # noqa: E402
 
@@ -124,3 +125,28 @@ def test_the_list_pages_and_new_starts_a_new_conversation(env):
     assert [cm.name for cm in at.chat_message] == ["user", "assistant"]
     at.button(key="conv_new").click().run()
     assert at.session_state.messages == [] and at.session_state.session_id != "c07"
+
+
+
+def test_each_signed_in_user_has_their_own_list_in_all_their_sessions(env, team):
+    """With users (issue 20) the owner is the signed-in name: st.session_state["user_name"]."""
+    eddie = sign_in(start(), "eddie")
+    ask(eddie, "When are holidays booked?")
+    assert titles(eddie) == ["When are holidays booked?"]
+    eddies_chat = eddie.session_state.session_id
+
+    rita = sign_in(start(), "rita")
+    assert titles(rita) == [], "another user's conversations are not listed"
+    ask(rita, "Where are holidays booked?")
+    assert titles(rita) == ["Where are holidays booked?"]
+    eddie_again = sign_in(start(), "eddie")  # a second browser session of the same user
+    assert titles(eddie_again) == ["When are holidays booked?"]
+
+    # the same browser session, signed out, then signed in as someone else: not the previous user's chat
+    eddie.button(key="sign_out").click().run()
+    sign_in(eddie, "rita")
+    assert titles(eddie) == ["Where are holidays booked?"]
+    assert eddie.session_state.session_id != eddies_chat and eddie.session_state.messages == []
+    with ConversationStore.in_data_dir(env / "data") as store:
+        assert {(c.owner, c.title) for c in store.list()} == {
+            ("eddie", "When are holidays booked?"), ("rita", "Where are holidays booked?")}
