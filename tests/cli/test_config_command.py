@@ -31,7 +31,7 @@ def test_version_and_completion(tmp_path, env):
     out = hoprag(["--version"], tmp_path, env)
     assert out.returncode == 0 and out.stdout.strip() == f"hoprag {version('hoprag')}"
     # what bash's completion function asks: the words so far, the word being completed
-    completed = hoprag([], tmp_path, {**env, "_HOPRAG_COMPLETE": "complete_bash", "COMP_WORDS": "hoprag con",
+    completed = hoprag([], tmp_path, {**env, "_HOPRAG_COMPLETE": "complete_bash", "COMP_WORDS": "hoprag conf",
                                       "COMP_CWORD": "1"})
     assert completed.returncode == 0 and completed.stdout.split() == ["config"]
     script = hoprag([], tmp_path, {**env, "_HOPRAG_COMPLETE": "source_bash"})
