@@ -23,9 +23,10 @@ REGISTRIES: dict[str, str] = {
     "answer_mode": "rag.answer.base:MODES",
     "evidence_scorer": "rag.evidence.base:SCORERS",
     "segmenter": "ingest.segment:MODES",
+    "followup_rewrite": "rag.followup.base:REWRITERS",
 }
 # Values a setting takes besides registered names ("auto" picks a mode from the engine).
-EXTRA_CHOICES: dict[str, tuple[str, ...]] = {"answer_mode": ("auto",)}
+EXTRA_CHOICES: dict[str, tuple[str, ...]] = {"answer_mode": ("auto",), "followup_rewrite": ("auto",)}
 
 
 def registry(setting: str) -> Any:

@@ -191,6 +191,20 @@ class RAG:
             log.warning("reranker %s failed, keeping the first-stage order: %s", settings.reranker, exc)
             return hits[:k], TraceStep(f"rerank:{settings.reranker}", query, detail={"error": str(exc)})
 
+    def rewrite(self, question: str, history: History | None = None, *, session: str | None = None,
+                **overrides: Any):
+        """``question`` as retrieval searches it in this conversation (:class:`rag.followup.Rewrite`): a
+        follow-up made standalone by the ``followup_rewrite`` rewriter, other questions as typed."""
+        return self._rewrite(_check_question(question), history or (), session, self._settings(overrides))
+
+    def _rewrite(self, question: str, history: History, session: str | None, settings: Settings):
+        from rag.followup import FollowupContext, resolve_mode, rewrite
+        from rag.strategies.hops import name_index
+
+        passages = self._conversations.get(session, 2 * settings.top_k).passages if session and history else ()
+        ctx = FollowupContext(question, history, passages, lambda: name_index(self.store), lambda: self.engine)
+        return rewrite(resolve_mode(settings.followup_rewrite), ctx, settings)
+
     def ask(self, question: str, history: History | None = None, **overrides: Any) -> Answer:
         """Answer ``question`` from the knowledge base (blocking); see :meth:`stream`.
 
@@ -232,7 +246,10 @@ class RAG:
             return
         settings = self._settings(overrides)
         t0 = time.perf_counter()
-        hits, steps = self._retrieve(question, settings.top_k, Filters.of(filters), settings)
+        # Retrieval searches the follow-up made standalone; the prompt keeps the user's own words.
+        rewritten = self._rewrite(question, history or (), session, settings)
+        hits, steps = self._retrieve(rewritten.query, settings.top_k, Filters.of(filters), settings)
+        steps = [rewritten.step(), *steps] if history else steps
         t_retrieve = time.perf_counter() - t0
         if not hits:
             msg = (
@@ -251,7 +268,7 @@ class RAG:
 
         def rank_evidence() -> list[Evidence]:
             t = time.perf_counter()
-            ranked = self._rank_evidence(question, hits, retrieved, settings)
+            ranked = self._rank_evidence(rewritten.query, hits, retrieved, settings)  # a standalone question
             timings["evidence_s"] = time.perf_counter() - t
             steps.append(evidence_step(ranked, hits, timings["evidence_s"], settings.evidence_scorer))
             return ranked

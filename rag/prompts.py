@@ -20,6 +20,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "rerank_icr": frozenset({"passages", "query"}),
     "evidence_attention": frozenset({"passages", "question"}),
     "evidence_yesno": frozenset({"question", "title", "sentence"}),
+    "followup_rewrite": frozenset({"history", "question"}),
 }
 
 

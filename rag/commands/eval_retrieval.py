@@ -1,4 +1,8 @@
-"""``hoprag eval retrieval``: recall@k, all-found@k, nDCG@10 and latency per retrieval strategy."""
+"""``hoprag eval retrieval``: recall@k, all-found@k, nDCG@10 and latency per retrieval strategy.
+
+With ``--followups``: recall@k of follow-up questions ("Who was the first president of it?") retrieved as
+typed, rewritten by each follow-up rewriter, and as the oracle (see :mod:`rag.eval.followups`).
+"""
 
 from __future__ import annotations
 
@@ -35,12 +39,52 @@ def eval_retrieval(
         "split by the configured segmenter (HOPRAG_SEGMENTER, HOPRAG_CHUNK_TOKENS, HOPRAG_CHUNK_OVERLAP); "
         "chunks are mapped back to the passages they overlap and k counts passages.",
     ),
+    followups: bool = typer.Option(
+        False, "--followups",
+        help="Score follow-up questions instead: turn 2 of conversations made from the decompositions, with #1 "
+        "replaced by a pronoun, as typed (raw), rewritten (--rewrite-modes) and as the oracle; the first "
+        "--strategy retrieves.",
+    ),
+    rewrite_modes: str = typer.Option("entities,llm", "--rewrite-modes", help="--followups: comma-separated rewriters."),
+    previous_answer: str = typer.Option(
+        "extractive", "--previous-answer",
+        help="--followups: turn 1's answer the rewriters read: extractive (the real pipeline, no LLM) or gold.",
+    ),
     data_dir: Optional[str] = DataOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Score retrieval strategies on a dataset (its knowledge base is built once and cached)."""
 
+    def followup_body() -> int:
+        from rag.eval.dataset import eval_kb, load_dataset
+        from rag.eval.followups import PREVIOUS_ANSWERS, evaluate_followups, load_followups
+
+        name = split_names(strategy, choices("strategy"), "--strategy")[0]
+        modes = split_names(rewrite_modes, tuple(m for m in choices("followup_rewrite") if m != "auto"),
+                            "--rewrite-modes")
+        split_names(previous_answer, PREVIOUS_ANSWERS, "--previous-answer")
+        ks = sorted(set(split_ks(k)) | {5})
+        ds = load_dataset(dataset, limit=limit)
+        items = load_followups(dataset, ds)
+        with eval_kb(ds, load_settings(None, data_dir)) as rag, progress_bar() as progress:
+            result = evaluate_followups(rag, items, modes, strategy=name, ks=ks, previous=previous_answer,
+                                        progress=progress)
+        result["dataset"] = str(dataset)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return EXIT_OK
+        typer.echo(f"{result['questions']} follow-ups, strategy {name}, previous answer {previous_answer} "
+                   f"(holds the gold answer in {result['previous_answer_has_gold']:.0%})")
+        cols = [f"recall@{x}" for x in ks] + ["p50_ms", "p95_ms"]
+        typer.echo(f"{'mode':10} " + " ".join(f"{c:>10}" for c in cols) + "  gap closed")
+        for mode, row in result["followups"].items():
+            gap = row.get("gap_closed")
+            typer.echo(f"{mode:10} " + " ".join(f"{row[c]:10.3f}" for c in cols) + (f"  {gap:.0%}" if gap is not None else ""))
+        return EXIT_OK
+
     def body() -> int:
+        if followups:
+            return followup_body()
         from rag.eval.dataset import eval_kb, kb_stats, load_dataset
         from rag.eval.packing import PackedIndex, pack_passages
         from rag.eval.retrieval import evaluate_retrieval, plot_curves

@@ -74,15 +74,20 @@ _STOP = frozenset(
 LEXICAL_HITS = 10
 
 
-def names(text: str) -> set[str]:
-    """Lower-cased capitalised spans of ``text`` and their words (3+ characters, no stop words).
+def name_spans(text: str) -> list[str]:
+    """The capitalised spans of ``text`` as written, in order ("Bank of England").
 
     A possessive "'s" is dropped ("Gisvi's" names Gisvi), and spans do not run
     across lines (a title line and the text under it are separate names).
     """
+    return [match.group(0).strip(" -'") for match in _SPAN.finditer(_POSSESSIVE.sub("", text))]
+
+
+def names(text: str) -> set[str]:
+    """Lower-cased capitalised spans of ``text`` (:func:`name_spans`) and their words (3+ characters, no stop words)."""
     out: set[str] = set()
-    for match in _SPAN.finditer(_POSSESSIVE.sub("", text)):
-        span = match.group(0).strip(" -'").lower()
+    for span in name_spans(text):
+        span = span.lower()
         if len(span) >= 3 and span not in _STOP:
             out.add(span)
         for word in span.split():
