@@ -21,6 +21,8 @@ REQUIRED: dict[str, frozenset[str]] = {
     "evidence_attention": frozenset({"passages", "question"}),
     "evidence_yesno": frozenset({"question", "title", "sentence"}),
     "followup_rewrite": frozenset({"history", "question"}),
+    "followup_rewrite_chat_system": frozenset(),
+    "followup_rewrite_chat_user": frozenset({"history", "question"}),
 }
 
 

@@ -41,3 +41,18 @@ def test_empty_runaway_or_failed_rewrites_fall_back_to_the_question():
 def test_parse_rewrite_strips_labels_and_quotes():
     assert parse_rewrite(' Rewritten: "When was Mary Shelley born?"', QUESTION) == "When was Mary Shelley born?"
     assert parse_rewrite("", QUESTION) is None
+
+
+def test_a_chat_model_gets_the_instructions_as_a_system_message_and_an_echo_is_refused():
+    from rag.types import ChatPrompt
+
+    engine = ScriptedEngine("When was Mary Shelley born?", takes_messages=True)
+    assert rewrite(engine).query == "When was Mary Shelley born?"
+    prompt = engine.prompts[0]
+    assert isinstance(prompt, ChatPrompt) and [m.role for m in prompt.messages] == ["system", "user"]
+    assert prompt.messages[0].content.startswith("You rewrite the last question")
+    assert prompt.messages[1].content.endswith(f"Question: {QUESTION}") and "Earlier question:" in prompt.messages[1].content
+    # The 270M chat model sometimes repeats its instructions: that is no rewrite.
+    echo = rewrite(ScriptedEngine("You rewrite the last question of a conversation so that it can be understood",
+                                  takes_messages=True))
+    assert echo.query == QUESTION and echo.detail["reason"]
