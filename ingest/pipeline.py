@@ -144,13 +144,7 @@ class Ingestor:
         finally:
             if cache is not None:
                 cache.close()
-        if any(r is not None and r.status in ("added", "replaced") for r in results):
-            # Once per batch, not per document; a crash before this only makes the
-            # index stale, and the next search rebuilds a stale index.
-            try:
-                self.store.rebuild_bm25()
-            except HopragError as exc:
-                log.warning("BM25 index not rebuilt (the next search retries): %s", exc)
+        # The lexical index was updated with each document (Store.add_document): nothing to rebuild.
         return IngestReport(tuple(r for r in results if r is not None), time.perf_counter() - t0)
 
     # ---- stages ------------------------------------------------------------------------

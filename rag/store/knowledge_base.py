@@ -16,7 +16,7 @@ import logging
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from rag.store.layout import Layout
 from rag.store.lexical import BM25Index, LexicalIndex, matches
 from rag.store.locking import FileMutex, IndexGuard
 from rag.store.manifest import Manifest
+from rag.store.names import NameView, sync_names
 from rag.store.vectors import VectorStore, reload_embedded
 from rag.types import Chunk, Document, Hit
 
@@ -63,7 +64,9 @@ class Store:
                 "visible: run  hoprag reindex --kb %s",
                 kb, self.layout.manifest, kb,
             )
-        self.lexical = LexicalIndex(self.layout.bm25_dir, kb, self._committed_chunks)
+        self.lexical = LexicalIndex(
+            self.layout.lexical, self.layout.bm25_dir, kb, self.manifest.snapshot, self._fetch_chunks
+        )
         self._warned_embedder = False
 
     @property
@@ -193,15 +196,29 @@ class Store:
             if original is not None:
                 self._keep_original(doc.doc_id, *original)
             self.manifest.commit(doc.doc_id, replaces)
+            self.lexical.apply(self.generation(), chunks, [doc.doc_id, *replaces])
             for old in replaces:
                 if old != doc.doc_id:
                     self._purge(old)
+
+    def add_documents(self, batch: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]]) -> None:
+        """Add new documents in one commit (bulk loads, benchmarks): one upsert, one manifest transaction."""
+        if not batch:
+            return
+        with self.locked(write=True):
+            for doc, _, _ in batch:
+                self.manifest.add_pending(doc)
+            chunks = [c for _, doc_chunks, _ in batch for c in doc_chunks]
+            self.vectors.upsert(chunks, np.concatenate([v for _, _, v in batch]))
+            self.manifest.commit_many([doc.doc_id for doc, _, _ in batch])
+            self.lexical.apply(self.generation(), chunks, [doc.doc_id for doc, _, _ in batch])
 
     def delete(self, doc_id: str) -> None:
         """Hide ``doc_id`` at once, then remove its chunks."""
         with self.locked(write=True):
             if not self.manifest.mark_deleting(doc_id):
                 raise StoreError(f"no document {doc_id!r} in knowledge base {self.kb!r}")
+            self.lexical.apply(self.generation(), remove_docs=[doc_id])
             self._purge(doc_id)
 
     def drop(self) -> None:
@@ -214,6 +231,7 @@ class Store:
         with self.write_lock(), self.locked(write=True):
             self.vectors.drop()
             self.manifest.close()
+            self.lexical.close()
             shutil.rmtree(self.kb_dir, ignore_errors=True)
 
     def recover(self) -> list[str]:
@@ -258,16 +276,20 @@ class Store:
 
     # ---- reads -------------------------------------------------------------------
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        """Top-``k`` chunks of committed documents by cosine similarity."""
+        """Top-``k`` chunks of committed documents by cosine similarity.
+
+        Chroma is asked for ``k`` plus the chunks of documents in flight (pending or
+        being deleted) and the hits of invisible documents are dropped afterwards: a
+        filter listing every committed document would make Chroma scan its metadata
+        (seconds at a million chunks).
+        """
         with self.locked(write=False):
-            visible = self.committed_ids()
-            if not visible:
-                return []
-            clause: dict[str, Any] = {"doc_id": {"$in": visible}}
-            if where:
-                clause = {"$and": [clause, where]}
+            hidden = self.manifest.in_flight_chunks()
             self._current()
-            return self.vectors.query(vector, k, clause)
+            hits = self.vectors.query(vector, k + hidden, where or None)
+            status = self.manifest.statuses({h.chunk.doc_id for h in hits})
+            kept = [h for h in hits if status.get(h.chunk.doc_id) == "committed"][:k]
+            return [Hit(h.chunk, h.score, rank) for rank, h in enumerate(kept)]
 
     def chunks(self, doc_id: str | None = None) -> list[Chunk]:
         """All chunks (of one document, or of every committed document)."""
@@ -287,15 +309,15 @@ class Store:
     def bm25_dir(self) -> Path:
         return self.layout.bm25_dir
 
-    def _committed_chunks(self) -> tuple[int, list[Chunk]]:
-        """The committed chunks and the generation they stand for (the input of a BM25 rebuild)."""
-        generation, visible = self.manifest.snapshot()
-        if not visible:
-            return generation, []
+    def _fetch_chunks(self, doc_ids: list[str]) -> list[Chunk]:
+        """The chunks of ``doc_ids`` from the vector store (what the lexical index catches up with)."""
         try:
             with self.locked(write=False):
                 self._current()
-                return generation, self.vectors.chunks({"doc_id": {"$in": visible}})
+                out: list[Chunk] = []
+                for start in range(0, len(doc_ids), 500):
+                    out += self.vectors.chunks({"doc_id": {"$in": doc_ids[start : start + 500]}})
+                return sorted(out, key=lambda c: (c.doc_id, c.index))
         except Exception as exc:  # chromadb raises several unrelated types
             raise StoreError(
                 f"cannot rebuild the BM25 index of knowledge base {self.kb!r}: Chroma failed ({exc}); "
@@ -303,12 +325,23 @@ class Store:
             ) from exc
 
     def rebuild_bm25(self) -> int:
-        """Rebuild the BM25 index from the committed chunks in Chroma; returns the chunk count."""
-        return len(self.lexical.rebuild().chunks)
+        """Rebuild the BM25 index from the committed chunks in Chroma; returns the chunk count.
+
+        The rows are numbered anew, so the generation is bumped first: every cached view
+        of the old rows (a BM25 index, a name index) is stale from then on.
+        """
+        self.manifest.bump()
+        return self.lexical.rebuild().segments.live
 
     def bm25_index(self) -> BM25Index:
         """The BM25 index at the current generation: cached, loaded from disk, or rebuilt."""
         return self.lexical.current(self.generation())
+
+    def name_index(self, extract: Callable[[str], set[str]], head: Callable[[str], str], version: int) -> NameView:
+        """The ``hops`` name index at the current generation (names of new rows extracted by ``extract`` first)."""
+        self.bm25_index()  # the rows caught up with the manifest
+        sync_names(self.lexical.table, extract, head, version)
+        return NameView(self.lexical.table)
 
     def bm25_search(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         """Top-``k`` chunks of committed documents by BM25 score (``origin='bm25'``).
@@ -316,12 +349,19 @@ class Store:
         ``where`` is a Chroma-style metadata clause (as built by ``Filters.where()``).
         """
         index = self.bm25_index()
-        visible = set(self.committed_ids())
+        status: dict[str, str | None] = {}
+
+        def visible(chunk: Chunk) -> bool:
+            if chunk.doc_id not in status:
+                status[chunk.doc_id] = self.manifest.status(chunk.doc_id)
+            return status[chunk.doc_id] == "committed"
+
         try:
-            found = index.search(query, k, lambda c: c.doc_id in visible and matches(where, c.metadata()))
+            found = index.search(query, k, lambda c: visible(c) and matches(where, c.metadata()))
         except ValueError as exc:
             raise StoreError(f"bad BM25 filter {where!r}: {exc}") from exc
         return [Hit(chunk, score=score, rank=rank, origin="bm25") for rank, (chunk, score) in enumerate(found)]
 
     def close(self) -> None:
         self.manifest.close()
+        self.lexical.close()

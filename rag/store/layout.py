@@ -7,7 +7,8 @@
     <index_dir>/write.gen            the token of the last write, embedded Chroma
     <index_dir>/embed-cache.sqlite   vectors by chunk text hash, shared by knowledge bases (ingest)
     <index_dir>/<kb>/manifest.sqlite the documents of one knowledge base (rag.store.manifest)
-    <index_dir>/<kb>/bm25/gen-N/     its BM25 index at generation N (rag.store.lexical)
+    <index_dir>/<kb>/lexical.sqlite  its chunks' tokens and names, per document (rag.store.lexical, rag.store.names)
+    <index_dir>/<kb>/bm25/base-R.npz its BM25 base segment up to row R (rag.store.lexical)
     <index_dir>/<kb>/ingest.lock     held by a batch writer (ingest, reindex) for its whole run
     <index_dir>/<kb>/write.lock      the index lock and token when Chroma is a server
     <index_dir>/<kb>/write.gen
@@ -21,6 +22,7 @@ from pathlib import Path
 
 MANIFEST_FILE = "manifest.sqlite"
 BM25_DIR = "bm25"
+LEXICAL_FILE = "lexical.sqlite"
 CHROMA_DIR = "chroma"
 EMBED_CACHE_FILE = "embed-cache.sqlite"
 WRITE_LOCK_FILE = "write.lock"
@@ -53,6 +55,10 @@ class Layout:
     @property
     def bm25_dir(self) -> Path:
         return self.kb_dir / BM25_DIR
+
+    @property
+    def lexical(self) -> Path:
+        return self.kb_dir / LEXICAL_FILE
 
     @property
     def chroma_dir(self) -> Path:

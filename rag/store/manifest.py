@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from rag.errors import StoreError
+from rag.store.sqlite import LocalDB
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class Manifest:
     def __init__(self, path: Path, kb: str) -> None:
         self.path = path
         self.kb = kb
-        self._local = threading.local()
+        self._sql = LocalDB(path, 30, ("journal_mode=WAL", "synchronous=FULL"))
+        self._db, self._tx = self._sql.conn, self._sql.tx
         self.existed = path.exists()
         try:
             self._db().executescript(SCHEMA)
@@ -77,32 +78,8 @@ class Manifest:
                 f"hoprag reindex --kb {kb}"
             ) from exc
 
-    def _db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
-            db.execute("COMMIT")
-
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._sql.close()
 
     # ---- reads -------------------------------------------------------------------
     def documents(self, include_pending: bool = False) -> list[Document]:
@@ -122,6 +99,21 @@ class Manifest:
         """Documents an interrupted write left ``pending`` or ``deleting``."""
         sql = "SELECT doc_id FROM documents WHERE status IN ('pending','deleting')"
         return [r[0] for r in self._db().execute(sql).fetchall()]
+
+    def in_flight_chunks(self) -> int:
+        """How many chunks the documents in flight (pending or deleting) have."""
+        sql = "SELECT COALESCE(SUM(chunks), 0) FROM documents WHERE status != 'committed'"
+        return int(self._db().execute(sql).fetchone()[0])
+
+    def statuses(self, doc_ids: set[str]) -> dict[str, str]:
+        """The status of each of ``doc_ids`` that has a row."""
+        ids = sorted(doc_ids)
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            sql = f"SELECT doc_id, status FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
+            out.update(self._db().execute(sql, part).fetchall())
+        return out
 
     def status(self, doc_id: str) -> str | None:
         row = self._db().execute("SELECT status FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
@@ -172,6 +164,18 @@ class Manifest:
             for old in replaces:
                 if old != doc_id:
                     db.execute("UPDATE documents SET status='deleting' WHERE doc_id=?", (old,))
+            _bump(db)
+
+    def commit_many(self, doc_ids: Sequence[str]) -> None:
+        """Make the new documents ``doc_ids`` visible in one transaction (one generation)."""
+        with self._tx() as db:
+            sql = "UPDATE documents SET status='committed', replaces=NULL WHERE doc_id=?"
+            db.executemany(sql, [(d,) for d in doc_ids])
+            _bump(db)
+
+    def bump(self) -> None:
+        """A new generation with the same documents (a derived index was rebuilt: caches of the old one are stale)."""
+        with self._tx() as db:
             _bump(db)
 
     def mark_deleting(self, doc_id: str) -> bool:

@@ -168,10 +168,10 @@ class VectorStore:
     # ---- reads ---------------------------------------------------------------------
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[Hit]:
         """Top-``k`` chunks matching ``where`` by cosine similarity."""
-        n = min(k, max(self.collection.count(), 1))
+        # Chroma returns fewer than n_results when it holds fewer (counting first costs ms at scale).
         res = self.collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=n,
+            n_results=max(k, 1),
             where=where,
             include=["documents", "metadatas", "distances"],
         )

@@ -44,11 +44,14 @@ Rules:
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
+import sys
 import threading
 import time
 import weakref
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -181,7 +184,6 @@ class _Lexical:
 
     def __init__(self, index: BM25Index) -> None:
         self.index = index
-        self.row = {c.id: i for i, c in enumerate(index.chunks)}
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 scores divided by the best one (all zero when nothing matches)."""
@@ -190,12 +192,14 @@ class _Lexical:
         return raw / best if best > 0 else raw
 
     def of(self, scores: np.ndarray, chunk_id: str) -> float:
-        row = self.row.get(chunk_id)
+        row = self.index.position(chunk_id)
         return float(scores[row]) if row is not None else 0.0
 
 
-# The name index and the BM25 index (with its row map) of a store at its current generation.
-name_index = PerStore(lambda store: NameIndex.build(store.chunks()))
+# What a name is: any change of this module re-extracts the stored names (rag.store.names).
+_NAMES_VERSION = zlib.crc32(inspect.getsource(sys.modules[__name__]).encode()) & 0x7FFFFFFF
+# The name index (kept per document in the store) and the BM25 index of a store at its current generation.
+name_index = PerStore(lambda store: store.name_index(names, title_head, _NAMES_VERSION))
 lexical_index = PerStore(lambda store: _Lexical(store.bm25_index()))
 
 
@@ -326,7 +330,11 @@ class HopRetriever:
                 gains[cid] += self.residual_weight * score * lexical.of(scores, cid)
         if self.lexical_weight > 0 and lexical_query:
             scores = lexical.scores(lexical_query)
-            for row in np.argsort(-scores, kind="stable")[:LEXICAL_HITS]:
+            # The best LEXICAL_HITS by score, ties by position (argpartition: no full sort of a large index).
+            top = np.arange(len(scores))
+            if len(scores) > LEXICAL_HITS:
+                top = np.argpartition(-scores, LEXICAL_HITS)[:LEXICAL_HITS]
+            for row in top[np.lexsort((top, -scores[top]))]:
                 if scores[row] <= 0:
                     break
                 cid = lexical.index.chunks[row].id

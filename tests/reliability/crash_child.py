@@ -2,7 +2,9 @@
 
 Usage: python crash_child.py DATA_DIR OPERATION POINT READY_FILE
   delete       before-chroma | after-chroma      (delete the document of source 'moon.md')
-  rebuild-bm25 mid-chunks | before-rename        (rebuild the BM25 index)
+  rebuild-bm25 mid-chunks | before-rename        (rebuild the lexical index: inside its SQLite transaction,
+                                                 or with the BM25 base written but not yet renamed)
+  add          after-commit                      (add 'extra.md': committed in the manifest, lexical not yet)
 The child writes READY_FILE when it reaches POINT, then sleeps; the parent sends SIGKILL.
 """
 
@@ -37,21 +39,30 @@ def main() -> None:
 
         store.vectors.delete_document = delete_document
         store.delete(doc.doc_id)
+    elif operation == "add":
+        from rag.types import Chunk, Document
+        import numpy as np
+
+        store.lexical.apply = lambda *a, **k: freeze(ready)
+        chunk = Chunk("extra:00000", "extra", "Quokkas live on Rottnest Island.", "extra.md", index=0)
+        vec = np.ones((1, store.collection.get(limit=1, include=["embeddings"])["embeddings"].shape[1]), np.float32)
+        store.add_document(Document("extra", "extra.md", "extra", 1, 1, 0.0), [chunk], vec / np.linalg.norm(vec))
     elif operation == "rebuild-bm25":
         if point == "before-rename":
-            bm25._fsync_dir = lambda path: freeze(ready)  # the temp folder is complete, not yet renamed
+            bm25.os.replace = lambda src, dst: freeze(ready)  # the base file is complete, not yet renamed
         else:
-            real_dumps, calls = bm25.json.dumps, [0]
+            from contextlib import contextmanager
 
-            def dumps(obj, *args, **kwargs):
-                calls[0] += 1
-                if calls[0] == 2:
-                    sys.stdout.flush()
-                    freeze(ready)  # chunks.jsonl is half written
-                return real_dumps(obj, *args, **kwargs)
+            @contextmanager
+            def tx():
+                db = store.lexical.table.db()
+                db.execute("BEGIN IMMEDIATE")
+                yield db
+                freeze(ready)  # every row written, nothing committed
 
-            bm25.json.dumps = dumps
+            store.lexical.table.tx = tx
         store.rebuild_bm25()
+        store.lexical.wait_saved()
     raise SystemExit(f"operation {operation} finished without reaching {point}")
 
 

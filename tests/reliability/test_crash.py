@@ -1,4 +1,5 @@
-"""Crash consistency: kill -9 during delete and during a BM25 rebuild, then check and rerun."""
+"""Crash consistency: kill -9 during delete, between a commit and its lexical write, and during a lexical
+rebuild, then check and rerun."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from rag import RAG, Settings
-from rag.store.lexical import BM25Index
 from rag.consistency import check_consistency, repair
 from rag.store import Store
 from rel_helpers import DOCS
@@ -85,33 +85,69 @@ def test_kill_during_delete(template, tmp_path, point):
 def test_kill_during_bm25_rebuild(template, tmp_path, point):
     data_dir = _fresh(template, tmp_path)
     store = Store(data_dir / "index", "default")
-    shutil.rmtree(store.bm25_dir)  # force a full rebuild in the child
+    shutil.rmtree(store.bm25_dir)  # no saved base: the child saves a new one
+    before = sorted(store.lexical.table.ids())
     store.close()
     _crash(data_dir, "rebuild-bm25", point, tmp_path)
     store = Store(data_dir / "index", "default")
     try:
-        # A torn rebuild leaves only a temporary folder: no index at this generation, nothing inconsistent.
-        assert BM25Index.load(store.bm25_dir, store.generation()) is None
+        # A torn rebuild leaves the old complete rows (SQLite rolled back) and at most a temporary base file;
+        # the rebuild bumped the generation first, so a table rolled back is one behind (and catches up).
+        behind = 1 if point == "mid-chunks" else 0
+        assert store.lexical.table.generation() == store.generation() - behind
+        assert sorted(store.lexical.table.ids()) == before
+        assert not list(store.bm25_dir.glob("base-*")) if store.bm25_dir.exists() else True
         assert check_consistency(store) == []
         report = repair(store)  # the rerun: hoprag reindex
         assert report["problems"] == [] and report["bm25_chunks"] == store.count()
-        index = BM25Index.load(store.bm25_dir, store.generation())
-        assert index is not None and sorted(index.ids) == sorted(c.id for c in store.chunks())
+        store.lexical.wait_saved()
+        assert len(list(store.bm25_dir.glob("base-*.npz"))) == 1
+        assert sorted(store.bm25_index().ids) == sorted(c.id for c in store.chunks())
         assert "Eiffel" in store.bm25_search("Eiffel Tower finished", 1)[0].chunk.text
     finally:
         store.close()
 
 
-def test_corrupt_bm25_file_is_reported_and_repaired(template, tmp_path):
+def test_kill_between_commit_and_lexical_write(template, tmp_path):
+    data_dir = _fresh(template, tmp_path)
+    _crash(data_dir, "add", "after-commit", tmp_path)
+    store = Store(data_dir / "index", "default")
+    try:
+        # The manifest committed the document; the lexical index is a generation behind and catches up.
+        assert store.lexical.table.generation() == store.generation() - 1
+        assert check_consistency(store) == []
+        assert store.bm25_search("quokkas Rottnest", 1)[0].chunk.id == "extra:00000"
+        assert store.lexical.table.generation() == store.generation()
+        assert sorted(store.bm25_index().ids) == sorted(c.id for c in store.chunks())
+    finally:
+        store.close()
+
+
+def test_corrupt_lexical_file_is_set_aside_and_rebuilt(template, tmp_path, caplog):
+    data_dir = _fresh(template, tmp_path)
+    path = data_dir / "index" / "default" / "lexical.sqlite"
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    path.write_bytes(b"\x00not a database" * 100)
+    store = Store(data_dir / "index", "default")
+    try:
+        assert "unreadable" in caplog.text and list(path.parent.glob("lexical.sqlite.corrupt-*"))
+        assert check_consistency(store) == []  # behind the manifest: the next query catches up
+        assert "Eiffel" in store.bm25_search("Eiffel Tower finished", 1)[0].chunk.text
+        assert sorted(store.bm25_index().ids) == sorted(c.id for c in store.chunks())
+    finally:
+        store.close()
+
+
+def test_lost_lexical_row_is_reported_and_repaired(template, tmp_path):
     data_dir = _fresh(template, tmp_path)
     store = Store(data_dir / "index", "default")
     try:
-        folder = store.bm25_dir / f"gen-{store.generation():08d}"
-        (folder / "chunks.jsonl").write_text('{"id": "broken', encoding="utf-8")
+        store.lexical.table.db().execute("DELETE FROM chunks WHERE rowid IN (SELECT rowid FROM chunks LIMIT 1)")
         problems = check_consistency(store)
         assert len(problems) == 1 and "BM25" in problems[0] and "hoprag reindex" in problems[0]
-        # Queries heal themselves (rebuild from Chroma); reindex does the same on demand.
-        assert "Eiffel" in store.bm25_search("Eiffel Tower finished", 1)[0].chunk.text
+        # hoprag reindex rebuilds the lexical index from Chroma.
         assert repair(store)["problems"] == []
+        assert "Eiffel" in store.bm25_search("Eiffel Tower finished", 1)[0].chunk.text
     finally:
         store.close()

@@ -105,33 +105,42 @@ def test_pending_document_is_invisible(store):
 
 def test_index_persists_and_reloads_without_rebuild(store, tmp_path, monkeypatch):
     store.bm25_search("alpaca", 1)
+    store.lexical.wait_saved()
     other = Store(tmp_path / "index", "kb", client=store.client)
     monkeypatch.setattr(other.lexical, "rebuild", lambda: pytest.fail("rebuilt although the saved index is current"))
+    monkeypatch.setattr(other.lexical, "catch_up", lambda **k: pytest.fail("caught up although the index is current"))
     assert other.bm25_search("loom", 1)[0].chunk.id == "loom:00000"
-    assert [p.name for p in other.bm25_dir.iterdir()] == [f"gen-{other.generation():08d}"]
+    assert other.lexical.table.generation() == other.generation()
+    assert [p.name for p in other.bm25_dir.iterdir()] == [f"base-{5:012d}.npz"]
 
 
-def test_stale_index_is_rebuilt_lazily(store, tmp_path):
+def test_stale_index_catches_up_lazily(store, tmp_path):
     store.bm25_search("alpaca", 1)
     other = Store(tmp_path / "index", "kb", client=store.client)
     add(other, "llama", ["Llamas carry packs."])  # another process commits
     assert [h.chunk.doc_id for h in store.bm25_search("llamas", 2)] == ["llama"]
 
 
-def test_corrupt_index_is_rebuilt(store, tmp_path, caplog):
-    store.rebuild_bm25()
-    folder = store.bm25_dir / f"gen-{store.generation():08d}"
-    for f in folder.iterdir():
-        if f.suffix in (".npy", ".json", ".jsonl") and f.name != "done.json":
-            f.write_bytes(b"\x00garbage")
+def test_index_behind_the_manifest_catches_up_from_chroma(store, tmp_path):
+    # A crash between the manifest commit and the lexical write: the index is one generation behind.
+    store.lexical.table.apply(store.generation() - 1, remove_docs=["loom"])
+    other = Store(tmp_path / "index", "kb", client=store.client)
+    assert other.bm25_search("backstrap loom", 1)[0].chunk.id == "loom:00000"
+    assert other.lexical.table.generation() == other.generation()
+
+
+def test_corrupt_base_is_rebuilt(store, tmp_path, caplog):
+    store.bm25_search("alpaca", 1)
+    store.lexical.wait_saved()
+    for f in store.bm25_dir.iterdir():
+        f.write_bytes(b"\x00garbage")
     other = Store(tmp_path / "index", "kb", client=store.client)
     assert other.bm25_search("loom", 1)[0].chunk.id == "loom:00000"
     assert "unreadable" in caplog.text
 
 
 def test_unrebuildable_index_names_the_recovery_command(store, tmp_path, monkeypatch):
-    store.rebuild_bm25()
-    (store.bm25_dir / f"gen-{store.generation():08d}" / "chunks.jsonl").write_text("{not json")
+    store.lexical.table.apply(-1, clear=True)  # lost: the next reader must read Chroma
     other = Store(tmp_path / "index", "kb", client=store.client)
 
     def broken_get(*a, **k):
@@ -143,9 +152,12 @@ def test_unrebuildable_index_names_the_recovery_command(store, tmp_path, monkeyp
 
 
 def test_explicit_rebuild_replaces_a_corrupt_copy(store, tmp_path, monkeypatch):
-    store.rebuild_bm25()
-    (store.bm25_dir / f"gen-{store.generation():08d}" / "chunks.jsonl").write_text("{not json")
+    store.bm25_search("alpaca", 1)
+    store.lexical.wait_saved()
+    for f in store.bm25_dir.iterdir():
+        f.write_bytes(b"\x00garbage")
     assert store.rebuild_bm25() == 5
+    store.lexical.wait_saved()
     other = Store(tmp_path / "index", "kb", client=store.client)
     monkeypatch.setattr(other.lexical, "rebuild", lambda: pytest.fail("the saved index is still corrupt"))
     assert len(other.bm25_index().ids) == 5

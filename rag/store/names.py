@@ -1,0 +1,183 @@
+"""The name index of ``hops``, kept per chunk row in the lexical index's SQLite file and updated per document.
+
+``names(name, row, title)`` lists the names each chunk mentions (``title`` when
+the name is the chunk's title head) and ``name_df`` how many chunks mention each
+name; triggers keep both in step with the chunk rows, so deleting a document
+deletes its names in the same transaction. New rows get their names when a
+reader next asks (:func:`name_index`): only the rows added since
+(``state.names_row``). The extractor is the caller's (``hops`` owns what a name
+is); when its version changes, the names are extracted again from every row.
+
+:class:`NameView` answers the questions of :class:`rag.strategies.hops.NameIndex`
+(``chunks``, ``rare``, ``links``, ``idf``, ``titled``) with indexed SQL queries. One
+difference at scale: a name shared by more than :data:`MAX_POSTINGS` chunks links
+nothing, whatever ``max_df`` allows (at a million chunks, ``hop_max_df`` = 0.05 would
+let a name link 50,000 chunks: no bridge, and seconds of work per question).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Callable, Iterator
+
+from rag.store.lexical import NAMES_VERSION_KEY, ChunkTable
+from rag.types import Chunk
+
+Extract = Callable[[str], set[str]]
+MAX_POSTINGS = 1000
+
+
+def sync_names(table: ChunkTable, extract: Extract, head: Callable[[str], str], version: int) -> int:
+    """Extract the names of the rows added since the last sync (of every row if ``version`` changed)."""
+    with table.tx() as db:
+        stored = db.execute("SELECT value FROM state WHERE key=?", (NAMES_VERSION_KEY,)).fetchone()
+        if stored is None or int(stored[0]) != version:
+            db.execute("DELETE FROM names")
+            db.execute("DELETE FROM name_df")
+            db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (NAMES_VERSION_KEY, version))
+            db.execute("UPDATE state SET value=0 WHERE key='names_row'")
+        done = int(db.execute("SELECT value FROM state WHERE key='names_row'").fetchone()[0])
+        last = done
+        while True:  # in batches: a million chunks' names do not fit in memory at once
+            sql = "SELECT row, id, text, meta FROM chunks WHERE row > ? ORDER BY row LIMIT 20000"
+            batch = db.execute(sql, (last,)).fetchall()
+            if not batch:
+                break
+            added = []
+            for row, cid, text, meta in batch:
+                chunk = Chunk.from_metadata(cid, text, json.loads(meta))
+                title = head(chunk.title) if chunk.title else None
+                added += [(name, row, int(name == title)) for name in extract(chunk.embed_text)]
+            db.executemany("INSERT INTO names VALUES (?,?,?)", added)
+            last = batch[-1][0]
+        db.execute("UPDATE state SET value=? WHERE key='names_row'", (last,))
+        return last - done
+
+
+class NameView:
+    """The name index at one moment: rarity (IDF scaled to [0, 1]) and links between chunks sharing a rare name."""
+
+    def __init__(self, table: ChunkTable) -> None:
+        self.table = table
+        self.n = int(table.db().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        self.chunks = _Chunks(table)
+        self.idf = _Idf(self)
+        self.titled = _Titled(table)
+        self._named: dict[str, list[tuple[str, int]]] = {}
+        self._posted: dict[str, list[tuple[str, int]]] = {}
+
+    def scaled_idf(self, df: int) -> float:
+        n = max(self.n, 1)
+        return math.log(n / max(df, 1)) / math.log(n) if n > 1 else 0.0
+
+    def df(self, name: str) -> int:
+        got = self.table.db().execute("SELECT df FROM name_df WHERE name=?", (name,)).fetchone()
+        return int(got[0]) if got else 0
+
+    def rare(self, chunk_id: str, exclude: set[str], max_df: float) -> list[str]:
+        """The names of ``chunk_id`` not in ``exclude`` that at most ``max_df`` of the chunks share."""
+        return sorted(name for name, _ in self._rare(chunk_id, exclude, max_df))
+
+    def _rare(self, chunk_id: str, exclude: set[str], max_df: float) -> list[tuple[str, int]]:
+        limit = min(max(max_df * self.n, 2), MAX_POSTINGS)  # a name only two chunks share is always specific
+        if chunk_id not in self._named:
+            sql = ("SELECT n.name, d.df FROM chunks c JOIN names n ON n.row = c.row JOIN name_df d ON d.name = n.name "
+                   "WHERE c.id = ?")
+            self._remember(self._named, chunk_id, self.table.db().execute(sql, (chunk_id,)).fetchall())
+        return [(name, df) for name, df in self._named[chunk_id] if name not in exclude and df <= limit]
+
+    def _postings(self, name: str) -> list[tuple[str, int]]:
+        """The chunks that mention ``name`` (and whether it is their title); their chunks are kept for ``chunks``."""
+        if name not in self._posted:
+            sql = "SELECT c.id, n.title, c.text, c.meta FROM names n JOIN chunks c ON c.row = n.row WHERE n.name = ?"
+            found = self.table.db().execute(sql, (name,)).fetchall()
+            if len(self.chunks.kept) > 200_000:
+                self.chunks.kept.clear()
+            for cid, _, text, meta in found:
+                if cid not in self.chunks.kept:
+                    self.chunks.kept[cid] = Chunk.from_metadata(cid, text, json.loads(meta))
+            self._remember(self._posted, name, [(cid, title) for cid, title, _, _ in found])
+        return self._posted[name]
+
+    @staticmethod
+    def _remember(cache: dict, key: str, value: list) -> None:
+        if len(cache) > 50_000:  # a bounded memo per generation (a view lives for one generation)
+            cache.clear()
+        cache[key] = value
+
+    def links(self, chunk_id: str, exclude: set[str], max_df: float, title_weight: float = 0.0) -> dict[str, float]:
+        """Chunks sharing a rare name with ``chunk_id`` → the best shared name's weight (IDF, times
+        ``1 + title_weight`` when the name is the linked chunk's title)."""
+        out: dict[str, float] = {}
+        for name, df in self._rare(chunk_id, exclude, max_df):
+            idf = self.scaled_idf(df)
+            for other, title in self._postings(name):
+                weight = idf * (1 + title_weight) if title and title_weight else idf
+                if weight > out.get(other, 0.0):
+                    out[other] = weight
+        out.pop(chunk_id, None)
+        return out
+
+
+class _Chunks(Mapping):
+    """Chunk id → chunk, read on demand."""
+
+    def __init__(self, table: ChunkTable) -> None:
+        self.table = table
+        self.kept: dict[str, Chunk] = {}  # the chunks of the postings read so far (see NameView._postings)
+
+    def __getitem__(self, chunk_id: str) -> Chunk:
+        chunk = self.kept.get(chunk_id)
+        if chunk is not None:
+            return chunk
+        got = self.table.chunk_by_id(chunk_id)
+        if got is None:
+            raise KeyError(chunk_id)
+        return got[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.ids())
+
+    def __len__(self) -> int:
+        return int(self.table.db().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+
+class _Idf(Mapping):
+    """Name → IDF scaled to [0, 1] (a name in one chunk scores 1)."""
+
+    def __init__(self, view: NameView) -> None:
+        self.view = view
+
+    def __getitem__(self, name: str) -> float:
+        df = self.view.df(name)
+        if df <= 0:
+            raise KeyError(name)
+        return self.view.scaled_idf(df)
+
+    def __iter__(self) -> Iterator[str]:
+        return (r[0] for r in self.view.table.db().execute("SELECT name FROM name_df WHERE df > 0"))
+
+    def __len__(self) -> int:
+        return int(self.view.table.db().execute("SELECT COUNT(*) FROM name_df WHERE df > 0").fetchone()[0])
+
+
+class _Titled(Mapping):
+    """Name → the chunks whose title head it is."""
+
+    def __init__(self, table: ChunkTable) -> None:
+        self.table = table
+
+    def __getitem__(self, name: str) -> list[str]:
+        sql = "SELECT c.id FROM names n JOIN chunks c ON c.row = n.row WHERE n.name = ? AND n.title = 1"
+        ids = [r[0] for r in self.table.db().execute(sql, (name,))]
+        if not ids:
+            raise KeyError(name)
+        return ids
+
+    def __iter__(self) -> Iterator[str]:
+        return (r[0] for r in self.table.db().execute("SELECT DISTINCT name FROM names WHERE title = 1"))
+
+    def __len__(self) -> int:
+        return int(self.table.db().execute("SELECT COUNT(DISTINCT name) FROM names WHERE title = 1").fetchone()[0])
