@@ -49,6 +49,8 @@ def parse_rewrite(reply: str, question: str, instructions: str = "") -> str | No
         return None
     if len(line) >= 10 and line.lower() in instructions.lower():
         return None
+    if len(re.findall(r"[^\W\d_]{2,}", line)) < 2:  # not a question: "<</SYS>>", "1897."
+        return None
     return line
 
 

@@ -31,7 +31,7 @@ def test_the_engine_rewrites_from_the_last_turns_with_a_short_one_line_completio
 
 
 def test_empty_runaway_or_failed_rewrites_fall_back_to_the_question():
-    for reply in ("", "   ", "Rewritten:", "x" * 500):
+    for reply in ("", "   ", "Rewritten:", "x" * 500, "<</SYS>>"):
         result = rewrite(ScriptedEngine(reply))
         assert result.query == QUESTION and result.detail["reason"]
     failed = rewrite(FailingEngine(EngineUnavailable("server down")))
