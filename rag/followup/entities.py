@@ -30,11 +30,14 @@ TITLE_BOOST = 1.5
 # Weights by where a name comes from.
 FROM_ANSWER, FROM_ANSWER_AND_QUESTION, FROM_QUESTION, FROM_CITED = 1.0, 0.5, 0.4, 0.3
 # A capitalised sentence start is not part of a name.
-_LEAD = re.compile(
-    r"^(?:(?:the|a|an|in|on|at|by|of|for|from|to|and|but|since|after|before|when|while|many|some|several|numerous|"
-    r"most|both|each|every|other|born|though|although|with|during|following|despite|this|these|those|you|we)\s+)+",
-    re.I,
+_SENTENCE_WORDS = (
+    "the|a|an|in|on|at|by|of|for|from|to|and|but|since|after|before|when|while|many|some|several|numerous|most|both|"
+    "each|every|other|born|though|although|with|during|following|despite|this|these|those|you|we|he|she|it|they|"
+    "there|his|her|its|their|i|no|yes|not"
 )
+_LEAD = re.compile(rf"^(?:(?:{_SENTENCE_WORDS})\s+)+", re.I)
+# A span that is only such a word ("The", "Several", "She") names nothing.
+_NOT_A_NAME = re.compile(rf"(?:{_SENTENCE_WORDS})", re.I)
 # A span ends before a number ("Kansas in 1902" names Kansas) and has at most MAX_WORDS words (not a table row).
 _NUMBER_TAIL = re.compile(r"(?:\s+(?:in|of|on|at|the|and|for))?\s+[\d'’]\S*.*$")
 MAX_WORDS = 6
@@ -63,7 +66,7 @@ def spans(text: str) -> list[str]:
         while words and (words[0].lower() in _QUESTION_WORDS or not any(c.isalpha() for c in words[0])):
             words = words[1:]
         span = " ".join(words)
-        if len(span) >= 3 and any(c.isalpha() for c in span) and not _is_date(span):
+        if len(span) >= 3 and any(c.isalpha() for c in span) and not _is_date(span) and not _NOT_A_NAME.fullmatch(span):
             out.append(span)
     return out
 
