@@ -553,6 +553,8 @@ class LexicalIndex:
                 self._segments = Segments.load(self.root, self.table.epoch)
             except Exception as exc:  # a corrupt file: any parse error from numpy or scipy
                 log.warning("BM25 base of %r is unreadable (%s: %s); rebuilding it", self.kb, type(exc).__name__, exc)
+                for base in self.root.glob("base-*.npz"):  # derived data: the rebuilt base replaces it
+                    base.unlink(missing_ok=True)
                 self._segments = Segments()
         # Copy on write: an index handed out before keeps its own positions and tombstones.
         old = self._segments
