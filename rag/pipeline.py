@@ -153,30 +153,41 @@ class RAG:
 
     # ---- read side -------------------------------------------------------------
     def retrieve(
-        self, query: str, k: int | None = None, filters: Filters | dict | None = None, **overrides: Any
+        self, query: str, k: int | None = None, filters: Filters | dict | None = None, *,
+        alternatives: Sequence[tuple[str, float]] = (), **overrides: Any
     ) -> list[Hit]:
         """The top-``k`` passages for ``query`` (default ``settings.top_k``) with the configured strategy.
 
         ``filters`` is a :class:`Filters` or a dict with ``doc_id``, ``source``,
-        ``page_min``, ``page_max``; ``overrides`` are :class:`Settings` fields for
-        this call only (e.g. ``strategy="hybrid"``).
+        ``page_min``, ``page_max``; ``alternatives`` further weighted queries whose rankings are fused
+        with ``query``'s (a follow-up's :attr:`rag.followup.Rewrite.alternatives`); ``overrides`` are
+        :class:`Settings` fields for this call only (e.g. ``strategy="hybrid"``).
         """
-        hits, _ = self._retrieve(query, k, Filters.of(filters), self._settings(overrides))
+        hits, _ = self._retrieve(query, k, Filters.of(filters), self._settings(overrides), alternatives)
         return hits
 
     def _settings(self, overrides: dict[str, Any]) -> Settings:
         return self.settings.replace(**overrides) if overrides else self.settings
 
     def _retrieve(
-        self, query: str, k: int | None, filters: Filters | None, settings: Settings
+        self, query: str, k: int | None, filters: Filters | None, settings: Settings,
+        alternatives: Sequence[tuple[str, float]] = (),
     ) -> tuple[list[Hit], list[TraceStep]]:
         query = _check_question(query)
         retriever = make_retriever(settings.strategy, self._context(), settings)
         k = k or settings.top_k
+
+        def first_stage(n: int) -> tuple[list[Hit], list[TraceStep]]:
+            if alternatives:  # a follow-up unsure of its referent: its searches' rankings fused
+                from rag.followup import retrieve_fused
+
+                return retrieve_fused(retriever.retrieve, query, alternatives, n, filters)
+            return retriever.retrieve(query, n, filters)
+
         if settings.reranker == "none":
-            return retriever.retrieve(query, k, filters)
+            return first_stage(k)
         # Rerank: the first stage fetches rerank_candidates, the reranker keeps the best k.
-        hits, steps = retriever.retrieve(query, max(k, settings.rerank_candidates), filters)
+        hits, steps = first_stage(max(k, settings.rerank_candidates))
         hits, step = self._rerank(query, hits, k, settings)
         return hits, [*steps, step]
 
@@ -248,7 +259,8 @@ class RAG:
         t0 = time.perf_counter()
         # Retrieval searches the follow-up made standalone; the prompt keeps the user's own words.
         rewritten = self._rewrite(question, history or (), session, settings)
-        hits, steps = self._retrieve(rewritten.query, settings.top_k, Filters.of(filters), settings)
+        hits, steps = self._retrieve(rewritten.query, settings.top_k, Filters.of(filters), settings,
+                                     rewritten.alternatives)
         steps = [rewritten.step(), *steps] if history else steps
         t_retrieve = time.perf_counter() - t0
         if not hits:

@@ -155,11 +155,13 @@ def evaluate_followups(
         found, seconds, changed, queries = [], [], [], []
         for i, (item, (history, session)) in enumerate(zip(items, conversations)):
             t0 = time.perf_counter()
+            alternatives: tuple = ()
             if mode in ("raw", "oracle"):
                 query = item.question if mode == "raw" else item.oracle
-            else:
-                query = rag.rewrite(item.question, history, session=session, followup_rewrite=mode).query
-            ranking = hit_ids(rag.retrieve(query, depth, strategy=strategy))
+            else:  # retrieved as the pipeline does: the query's ranking fused with its alternatives'
+                rewritten = rag.rewrite(item.question, history, session=session, followup_rewrite=mode)
+                query, alternatives = rewritten.query, rewritten.alternatives
+            ranking = hit_ids(rag.retrieve(query, depth, strategy=strategy, alternatives=alternatives))
             seconds.append(time.perf_counter() - t0)
             found.append(ranking)
             changed.append(query != item.question)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from rag.registry import Registry
@@ -73,7 +73,12 @@ class FollowupContext:
 
 @dataclass(frozen=True)
 class Rewrite:
-    """A rewriter's result: ``query`` is what retrieval searches; ``anchors`` the names it resolved to."""
+    """A rewriter's result: ``query`` is what retrieval searches; ``anchors`` the names it resolved to.
+
+    ``alternatives`` are further ``(query, weight)`` searches for a referent that is not certain (one per
+    candidate name): retrieval runs each and fuses the rankings with ``query``'s (weight 1) by weighted
+    reciprocal rank fusion (:func:`fuse`).
+    """
 
     question: str
     query: str
@@ -82,6 +87,7 @@ class Rewrite:
     followup: bool = False
     seconds: float = 0.0
     detail: dict[str, Any] = field(default_factory=dict)
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -94,8 +100,38 @@ class Rewrite:
             query=self.query,
             seconds=self.seconds,
             detail={"mode": self.mode, "question": self.question, "rewritten": self.changed,
-                    "followup": self.followup, "anchors": list(self.anchors), **self.detail},
+                    "followup": self.followup, "anchors": list(self.anchors),
+                    "alternatives": [[q, round(w, 3)] for q, w in self.alternatives], **self.detail},
         )
+
+
+# Fusing a rewrite's searches: each retrieves FUSION_DEPTH x k passages, fused by RRF with this k (a small k
+# trusts each search's first passages: the passage about the right referent is at the top of its search).
+FUSION_DEPTH = 2
+FUSION_RRF_K = 2
+
+
+def fuse(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int) -> list[Hit]:
+    """The top ``k`` of the searches' rankings fused by weighted RRF (:func:`rag.strategies.hybrid.rrf`)."""
+    from rag.strategies.hybrid import rrf
+
+    return rrf(rankings, weights, FUSION_RRF_K)[:k]
+
+
+def retrieve_fused(search: Callable[..., tuple[list[Hit], list[TraceStep]]], query: str,
+                   alternatives: Sequence[tuple[str, float]], k: int, filters: Any = None):
+    """``search`` (a strategy's ``retrieve``) run for ``query`` (weight 1) and each alternative (a query
+    repeated adds its weight), the rankings fused (:func:`fuse`): the top ``k`` hits and every search's steps."""
+    weights: dict[str, float] = {query: 1.0}
+    for alternative, weight in alternatives:
+        if weight > 0:
+            weights[alternative] = weights.get(alternative, 0.0) + weight
+    rankings, steps = [], []
+    for text in weights:
+        hits, found = search(text, FUSION_DEPTH * k, filters)
+        rankings.append(hits)
+        steps.extend(found)
+    return fuse(rankings, list(weights.values()), k), steps
 
 
 class Rewriter(Protocol):
@@ -129,5 +165,4 @@ def rewrite(mode: str, ctx: FollowupContext, settings) -> Rewrite:
         result = unchanged(ctx, mode)
     else:
         result = REWRITERS.create(mode, settings).rewrite(ctx)
-    return Rewrite(result.question, result.query, result.mode, result.anchors, result.followup,
-                   time.perf_counter() - t0, result.detail)
+    return replace(result, seconds=time.perf_counter() - t0)

@@ -12,6 +12,14 @@ best name replaces the pronoun (a possessive becomes "Name's"); names scoring at
 least half the best one are appended. The query then carries the names, so
 retrieval's first hop (dense, BM25 or the ``hops`` first round) is anchored on
 them, and ``hops`` links onward from the passages they find.
+
+Picking the one right name is the weak step when the previous answer quotes
+passages full of names (an extractive answer). So the rewrite also carries
+:attr:`~rag.followup.base.Rewrite.alternatives`: the question with the pronoun
+replaced by each of the ``FUSE_CANDIDATES`` best names (weighted by its score
+relative to the best) and, at ``AS_TYPED_WEIGHT``, the question as typed;
+retrieval fuses their rankings with the query's (weighted RRF), so the passage
+about whichever name is meant reaches the top k.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from rag.followup.base import (
 MAX_EXTRA = 2
 APPEND_SHARE = 0.5
 TITLE_BOOST = 1.5
+# Searches fused with the query: one per best candidate name, and the question as typed (a hedge).
+FUSE_CANDIDATES = 3
+AS_TYPED_WEIGHT = 0.3
 # Weights by where a name comes from.
 FROM_ANSWER, FROM_ANSWER_AND_QUESTION, FROM_QUESTION, FROM_CITED = 1.0, 0.5, 0.4, 0.3
 # A capitalised sentence start is not part of a name.
@@ -170,8 +181,11 @@ class EntityRewriter:
         (top, best), rest = found[0], found[1:]
         extra = [n for n, s in rest[:MAX_EXTRA] if s >= APPEND_SHARE * best]
         query = " ".join([substitute(ctx.question, top), *extra])
+        alternatives = [(substitute(ctx.question, n), s / best) for n, s in found[:FUSE_CANDIDATES]]
+        alternatives.append((ctx.question, AS_TYPED_WEIGHT))
         return Rewrite(ctx.question, query, self.name, anchors=(top, *extra), followup=True,
-                       detail={"candidates": [[n, round(s, 3)] for n, s in found[:5]]})
+                       detail={"candidates": [[n, round(s, 3)] for n, s in found[:5]]},
+                       alternatives=tuple(alternatives))
 
 
 @REWRITERS.register("entities")

@@ -112,3 +112,26 @@ def test_eval_followups_json(followup_dir, tmp_path, shared_models):
         # Six passages: every mode finds its passage in the top 5, so there is no raw→oracle gap to close.
         assert rows["raw"]["recall@5"] == rows["oracle"]["recall@5"] and rows["entities"]["gap_closed"] is None
     assert out["previous_answer_has_gold"] == 1.0  # the extractive answers quote the first hop's passage
+
+
+def test_rewritten_follow_ups_are_retrieved_with_their_alternatives_as_the_pipeline_does():
+    # A unit with a stand-in pipeline: the eval must fuse a rewrite's alternatives, as RAG.stream does.
+    from rag.eval.followups import FollowUp, evaluate_followups
+    from rag.followup import Rewrite
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def rewrite(self, question, history, session=None, followup_rewrite=None):
+            return Rewrite(question, "rewritten", followup_rewrite, alternatives=(("other", 0.5),))
+
+        def retrieve(self, query, k, strategy=None, alternatives=()):
+            self.calls.append((query, tuple(alternatives)))
+            return []
+
+    rag = Recorder()
+    item = FollowUp("q1", "first?", "A", "Who founded it?", "Who founded A?", "gold", "it")
+    evaluate_followups(rag, [item], ["entities"], strategy="single", previous="gold")
+    assert ("rewritten", (("other", 0.5),)) in rag.calls
+    assert ("Who founded it?", ()) in rag.calls and ("Who founded A?", ()) in rag.calls  # raw, oracle

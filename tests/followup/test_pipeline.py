@@ -29,19 +29,8 @@ HISTORY = [(FIRST, FIRST_ANSWER)]
 
 
 @pytest.fixture
-def kb(make_rag, tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text + "\n", encoding="utf-8")
-
-    def open_kb(**changes):
-        rag = make_rag(**changes)
-        if not rag.documents():
-            assert rag.ingest([docs]).ok
-        return rag
-
-    return open_kb
+def kb(docs_kb):
+    return lambda **changes: docs_kb(DOCS, **changes)
 
 
 def sources(hits) -> list[str]:
