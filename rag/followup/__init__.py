@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
-from rag.followup.base import REWRITERS, FollowupContext, Rewrite, fuse, is_followup, resolve_mode, retrieve_fused, rewrite
+from rag.followup.base import (
+    REWRITERS, FollowupContext, Rewrite, fuse, is_followup, resolve_mode, retrieve_fused, rewrite,
+)
 
-__all__ = ["REWRITERS", "FollowupContext", "Rewrite", "fuse", "is_followup", "resolve_mode", "retrieve_fused", "rewrite"]
+__all__ = [
+    "REWRITERS", "FollowupContext", "Rewrite", "fuse", "is_followup", "resolve_mode", "retrieve_fused", "rewrite",
+]

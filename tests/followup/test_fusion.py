@@ -16,7 +16,8 @@ from rag.types import Chunk, Hit
 # The first answer quotes passages, as the extractive answer mode does; the singer asked about is in the last
 # quote, so the band's name scores best and the singer's too little to be appended to the query.
 FIRST = "Who recorded the single Hello Love?"
-FIRST_ANSWER = ("\u201cSwitchfoot recorded a song of that name in 2003.\u201d [2] \u201cLifehouse covered it.\u201d [3] "
+FIRST_ANSWER = ("\u201cSwitchfoot recorded a song of that name in 2003.\u201d [2] "
+                "\u201cLifehouse covered it.\u201d [3] "
                 "\u201cDaughtry sang it live.\u201d [4] \u201cThe 1974 single was by Hank Snow.\u201d [1]")
 FOLLOWUP = "What city did he live in when he died?"
 DOCS = {
