@@ -83,6 +83,8 @@ class Settings:
     embed_batch_size: int = 32
     embed_batch_tokens: int = 1024  # onnx embedder: padded tokens per forward pass
     embed_backend: str = "onnx-int8"  # local embedder runtime: onnx-int8, onnx (float32, exact) or torch
+    embed_concurrency: int = 4  # embeddings server: batches in flight at once
+    embed_retries: int = 3  # embeddings server: retries of a failed batch (backoff, Retry-After honoured)
     # store
     chroma_url: str = ""
     lock_timeout_s: float = 120.0  # how long a write waits for another writer of the same index
@@ -141,11 +143,13 @@ class Settings:
         _check_choice("llm_api", self.llm_api, LLM_APIS)
         if self.max_new_tokens < 0:
             raise ConfigError(f"setting max_new_tokens={self.max_new_tokens!r} must be >= 0 (0 = the engine's default)")
+        if self.embed_retries < 0:
+            raise ConfigError(f"setting embed_retries={self.embed_retries!r} must be >= 0")
         for name in ("top_k", "hops", "evidence_sentences", "evidence_chars", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",
                      "rerank_candidates", "rerank_step", "rerank_passage_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
-        for name in ("rrf_k", "fusion_candidates", "hop_branches", "hop_pool"):
+        for name in ("rrf_k", "fusion_candidates", "hop_branches", "hop_pool", "embed_concurrency"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
         for name in ("fusion_dense_weight", "fusion_bm25_weight", "hop_link_weight", "hop_title_weight",
