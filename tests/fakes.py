@@ -89,6 +89,21 @@ def free_port() -> int:
 
 
 @contextmanager
+def loopback_http(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free 127.0.0.1 port in a thread; yields ``http://127.0.0.1:PORT`` and stops it after."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+@contextmanager
 def sse_server(reply: Callable[[dict], list[dict]]) -> Iterator[tuple[str, list[dict]]]:
     """A stand-in OpenAI-compatible server on loopback: each POST is recorded and answered with the
     server-sent events ``reply(body)`` returns (then ``[DONE]``). Yields (base URL ending in /v1, bodies)."""
@@ -108,13 +123,8 @@ def sse_server(reply: Callable[[dict], list[dict]]) -> Iterator[tuple[str, list[
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", bodies
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_http(Handler) as base:
+        yield f"{base}/v1", bodies
 
 
 class FailingEngine:

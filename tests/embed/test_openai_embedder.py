@@ -8,12 +8,12 @@ import json
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
 
-from fakes import free_port
+from fakes import free_port, loopback_http
 from rag.config import Settings
 from rag.embed import make_embedder
 from rag.errors import EngineError, EngineUnavailable
@@ -65,13 +65,8 @@ def embeddings_server(fail_first: int = 0, fail_always: bool = False, delay_s: f
                 with lock:
                     state["in_flight"] -= 1
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_http(Handler) as base:
+        yield f"{base}/v1", state
 
 
 def embedder(url: str, **settings):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from fakes import loopback_http
 from ingest_files import HTML
 
 import ingest.web as web
@@ -87,14 +87,8 @@ def site():
             else:
                 self.send(404, b"not found")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{server.server_port}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with loopback_http(Handler) as state.base:
+        yield state
 
 
 LOOPBACK = IngestOptions(allow_private_urls=True, workers=0, web_timeout_s=1.0)

@@ -8,11 +8,11 @@ and response path of :class:`OpenAICompatEngine` is exercised end to end.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from fakes import loopback_http
 from rag.config import Settings
 from rag.engines.openai_compat import OpenAICompatEngine
 from rag.errors import EngineUnavailable
@@ -75,15 +75,8 @@ def server(engine):
             self.end_headers()
             self.wfile.write(data)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with loopback_http(Handler) as base:
+        yield f"{base}/v1", requests
 
 
 @pytest.mark.slow

@@ -12,13 +12,13 @@ import json
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import openai
 import pytest
+from fakes import loopback_http
 from kb_fixture import KB_DOCS
 from servers import free_port, serving, wait_job
 
@@ -138,18 +138,14 @@ def test_url_upload_ingests_the_page(server):
         "<html><head><title>Lynx</title></head><body><h1>Lynx</h1><p>The Eurasian lynx hunts roe deer in the "
         "forests of Europe. Its ears end in black tufts.</p></body></html>", encoding="utf-8")
     handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(page), **kw)  # noqa: E731
-    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{site.server_port}/lynx.html"
+    with loopback_http(handler) as base:
+        url = f"{base}/lynx.html"
         resp = server.http.post("/kbs/default/documents", json={"url": url})
         assert resp.status_code == 202, resp.text
         job = wait_job(server.http, resp.json())
         assert job["status"] == "done" and job["files"][0]["source"] == url and job["files"][0]["chunks"] >= 1, job
         hits = server.http.post("/kbs/default/retrieve", json={"query": "What does the lynx hunt?", "k": 1}).json()
         assert hits["hits"][0]["source"] == url
-    finally:
-        site.shutdown()
 
 
 def test_errors_are_openai_shaped(server):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 pytest.importorskip("streamlit", reason="the UI tests need the 'ui' extra: pip install 'hoprag[ui]'")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
+from fakes import loopback_http  # noqa: E402
 from ingest_files import make_encrypted_pdf, make_pdf  # noqa: E402
 from test_ui_app import doc_names, plain, start, ui_env, upload  # noqa: E402,F401  (fixture)
 
@@ -54,20 +54,16 @@ def test_add_a_web_page(ui_env, monkeypatch):
             self.end_headers()
             self.wfile.write(PAGE)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("HOPRAG_ALLOW_PRIVATE_URLS", "true")  # the test's own loopback server
-    try:
+    with loopback_http(Handler) as base:
         at = start()
         at.text_input(key="web_url").set_value("ftp://nowhere")
         at.button(key="add_url").click().run()
         assert any("http://" in plain(e.value) for e in at.error), [e.value for e in at.error]
-        url = f"http://127.0.0.1:{server.server_port}/log.html"
+        url = f"{base}/log.html"
         at.text_input(key="web_url").set_value(url)
         at.button(key="add_url").click().run()
         assert at.session_state.ingest_job.wait(timeout=120)
         at.run()
         assert at.session_state.ingest_job.results[0].status == "added", at.session_state.ingest_job.results
         assert any("log.html" in name or "Lighthouse" in name for name in doc_names(at)), doc_names(at)
-    finally:
-        server.shutdown()
