@@ -314,7 +314,9 @@ def answer_from_dict(d: dict[str, Any]) -> Answer:
         error=d.get("error") or "",
         mode=d.get("mode", "generative"),
         sentences=tuple(AnswerSentence(s["start"], s["end"], s.get("supported"), s.get("score", 0.0),
-                                       tuple(s.get("citations", ()))) for s in d.get("sentences", ())),
+                                       tuple(s.get("citations", ())),
+                                       tuple((int(a), int(b)) for a, b in s.get("unverified", ())))
+                        for s in d.get("sentences", ())),
         abstained=bool(d.get("abstained")),
         unsupported=tuple(d.get("unsupported", ())),
     )

@@ -24,6 +24,8 @@ from rag.extras import require
 UNSUPPORTED_TITLE = "not supported by the sources"
 UNSUPPORTED_STYLE = "opacity:0.7;text-decoration:underline wavy #d97706;text-underline-offset:3px"
 UNSUPPORTED_MARK = "⚠"  # shown before each unsupported sentence (also for readers who never hover)
+UNVERIFIED_TITLE = "not found in the cited passage"
+UNVERIFIED_STYLE = "text-decoration:underline dotted #d97706;text-decoration-thickness:2px;text-underline-offset:3px"
 MARK_STYLE = "background-color:rgba(255,214,0,0.45);color:inherit;padding:0 1px;border-radius:2px"
 
 TAGS = frozenset(
@@ -34,8 +36,10 @@ TAGS = frozenset(
 )
 ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"style"}, "td": {"style"}}
 URL_SCHEMES = frozenset({"http", "https"})
-# Private-use characters bracket unsupported sentences between rendering and sanitising.
+# Private-use characters bracket unsupported sentences (and unverified words) between rendering and sanitising.
 _OPEN, _CLOSE = "\ue000", "\ue001"
+_WORD_OPEN, _WORD_CLOSE = "\ue002", "\ue003"
+_MARKERS = _OPEN + _CLOSE + _WORD_OPEN + _WORD_CLOSE
 # Markdown block syntax at a line start that a marker must not precede (it would stop being syntax).
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+|#{1,6}[ \t]+|>[ \t]?|\|[ \t]*)")
 _TAG_OR_TEXT = re.compile(r"(<[^>]*>)")
@@ -90,7 +94,10 @@ def one_block(fragment: str, css_class: str = "hoprag-md") -> str:
 
 
 def markdown_html(
-    text: str, unsupported: Iterable[tuple[int, int]] = (), literal: Iterable[tuple[int, int]] = ()
+    text: str,
+    unsupported: Iterable[tuple[int, int]] = (),
+    literal: Iterable[tuple[int, int]] = (),
+    unverified: Iterable[tuple[int, int]] = (),
 ) -> str:
     """Render untrusted Markdown ``text`` as safe, single-block HTML.
 
@@ -99,16 +106,21 @@ def markdown_html(
     muted, wavy-underlined span titled "not supported by the sources" with a
     ⚠ before each sentence. ``literal`` ranges (quotations of document text)
     are shown as written: ``P*A = L*U`` stays that, not an emphasis.
+    ``unverified`` ranges (words of a supported sentence that its passage does
+    not contain) get a dotted underline titled "not found in the cited passage".
     """
-    text = text.replace(_OPEN, "").replace(_CLOSE, "")
+    text = "".join(ch for ch in text if ch not in _MARKERS)
     ranges = _clip(unsupported, len(text))
+    words = [w for w in _clip(unverified, len(text)) if not any(s < w[1] and w[0] < e for s, e in ranges)]
     quotes = _clip(literal, len(text))
     if quotes:
         text, where = _escape_ranges(text, quotes)
         ranges = [(where[s], where[e]) for s, e in ranges]
-    source = _bracket(text, ranges) if ranges else text
+        words = [(where[s], where[e]) for s, e in words]
+    marked = sorted([(s, e, _OPEN, _CLOSE) for s, e in ranges] + [(s, e, _WORD_OPEN, _WORD_CLOSE) for s, e in words])
+    source = _bracket(text, marked) if marked else text
     rendered = sanitize(_parser().render(source))
-    if ranges:
+    if marked:
         rendered = _wrap_marked(rendered)
     return one_block(_shortcodes_off(rendered))
 
@@ -184,11 +196,11 @@ def _escape_ranges(text: str, ranges: list[tuple[int, int]]) -> tuple[str, list[
     return "".join(out), where
 
 
-def _bracket(text: str, ranges: list[tuple[int, int]]) -> str:
-    """Insert the private-use markers around each range, after any list/heading/quote syntax at a line start."""
+def _bracket(text: str, ranges: list[tuple[int, int, str, str]]) -> str:
+    """Insert each range's private-use markers around it, after any list/heading/quote syntax at a line start."""
     out: list[str] = []
     pos = 0
-    for start, end in ranges:
+    for start, end, opening, closing in ranges:
         line_start = text.rfind("\n", 0, start) + 1
         if not text[line_start:start].strip():
             prefix = _BLOCK_PREFIX.match(text, line_start)
@@ -200,7 +212,7 @@ def _bracket(text: str, ranges: list[tuple[int, int]]) -> str:
         while end > start and text[end - 1].isspace():
             end -= 1
         out.append(text[pos:start])
-        out.append(_OPEN + text[start:end] + _CLOSE)
+        out.append(opening + text[start:end] + closing)
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -209,24 +221,31 @@ def _bracket(text: str, ranges: list[tuple[int, int]]) -> str:
 def _wrap_marked(rendered: str) -> str:
     """Replace the markers by spans around each text run between them (never across tags, so nesting stays valid)."""
     out: list[str] = []
-    inside = False
+    inside = ""
     for part in _TAG_OR_TEXT.split(rendered):
         if not part:
             continue
         if part.startswith("<"):
             out.append(part)
             continue
-        for piece in re.split(f"([{_OPEN}{_CLOSE}])", part):
+        for piece in re.split(f"([{_MARKERS}])", part):
             if piece == _OPEN:
-                inside = True
+                inside = "unsupported"
                 out.append(f'<span class="hoprag-unsupported" title="{UNSUPPORTED_TITLE}">{UNSUPPORTED_MARK} </span>')
-            elif piece == _CLOSE:
-                inside = False
+            elif piece == _WORD_OPEN:
+                inside = "unverified"
+            elif piece in (_CLOSE, _WORD_CLOSE):
+                inside = ""
             elif piece:
-                if inside and piece.strip():
+                if inside == "unsupported" and piece.strip():
                     out.append(
                         f'<span class="hoprag-unsupported" title="{UNSUPPORTED_TITLE}" '
                         f'style="{UNSUPPORTED_STYLE}">{piece}</span>'
+                    )
+                elif inside == "unverified" and piece.strip():
+                    out.append(
+                        f'<span class="hoprag-unverified" title="{UNVERIFIED_TITLE}" '
+                        f'style="{UNVERIFIED_STYLE}">{piece}</span>'
                     )
                 else:
                     out.append(piece)

@@ -188,7 +188,9 @@ class AnswerSentence:
 
     ``start``/``end`` are offsets into :attr:`Answer.text`; ``supported`` is None
     when it was not checked (``generative`` mode); ``citations`` the [n] numbers
-    of the passages whose evidence supports it.
+    of the passages whose evidence supports it; ``unverified`` the (start, end)
+    offsets (into :attr:`Answer.text` too) of the words of a supported sentence
+    that its supporting passage does not contain.
     """
 
     start: int
@@ -196,6 +198,7 @@ class AnswerSentence:
     supported: bool | None = None
     score: float = 0.0
     citations: tuple[int, ...] = ()
+    unverified: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,6 +207,7 @@ class AnswerSentence:
             "supported": self.supported,
             "score": self.score,
             "citations": list(self.citations),
+            "unverified": [list(span) for span in self.unverified],
         }
 
 

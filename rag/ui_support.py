@@ -208,6 +208,11 @@ def unsupported_ranges(answer: Answer) -> list[tuple[int, int]]:
     return [(s.start, s.end) for s in answer.sentences if s.supported is False]
 
 
+def unverified_ranges(answer: Answer) -> list[tuple[int, int]]:
+    """(start, end) offsets in the answer text of the words a supporting passage does not contain."""
+    return [span for s in answer.sentences if s.supported for span in s.unverified]
+
+
 def mode_note(answer: Answer) -> str:
     """One plain line on how the answer text was made and checked (empty when there is nothing to say)."""
     if answer.error or answer.abstained or not answer.text:
@@ -220,6 +225,9 @@ def mode_note(answer: Answer) -> str:
         note = f"Checked against the sources: {len(checked) - bad} of {plural(len(checked), 'sentence')} supported"
         if answer.unsupported:
             note += f"; {plural(len(answer.unsupported), 'unsupported sentence')} left out"
+        words = len(unverified_ranges(answer))
+        if words:
+            note += f"; {plural(words, 'word')} not found in the cited passage (dotted underline)"
         return note + "."
     return "Written by the language model; its sentences were not checked against the sources."
 

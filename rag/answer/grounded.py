@@ -54,7 +54,10 @@ class Grounded:
             return Draft(fallback.text, fallback.citations, fallback.sentences, usage,
                          unsupported=dropped or ((" ".join(raw.split()),) if raw.strip() else ()), steps=steps)
         if mark:
-            marks = tuple(AnswerSentence(a, b, v.supported, v.score, _numbers(v.hits)) for a, b, v in verdicts)
+            marks = tuple(
+                AnswerSentence(a, b, v.supported, v.score, _numbers(v.hits), _shift(v.unverified, a))
+                for a, b, v in verdicts
+            )
             return Draft(text, with_highlights(citations, job.hits, job.evidence()), marks, usage, steps=steps)
         # The text without the dropped sentences; kept sentences keep their exact words (offsets recorded).
         out, kept, last = "", [], 0
@@ -62,7 +65,8 @@ class Grounded:
             gap = text[last:a]
             out += gap.lstrip(" \t") if not out or out[-1] in " \t\n" else gap
             if v.supported:
-                kept.append(AnswerSentence(len(out), len(out) + b - a, True, v.score, _numbers(v.hits)))
+                kept.append(AnswerSentence(len(out), len(out) + b - a, True, v.score, _numbers(v.hits),
+                                           _shift(v.unverified, len(out))))
                 out += text[a:b]
             last = b
         tail = text[last:]
@@ -72,6 +76,11 @@ class Grounded:
         citations = (*citations, *(citation(n, job.hits[n - 1], inferred=True) for n in extra))
         return Draft(out, with_highlights(citations, job.hits, job.evidence()), tuple(kept), usage,
                      unsupported=dropped, steps=steps)
+
+
+def _shift(spans: tuple[tuple[int, int], ...], by: int) -> tuple[tuple[int, int], ...]:
+    """Sentence offsets as offsets into the answer text (the sentence starts at ``by``)."""
+    return tuple((a + by, b + by) for a, b in spans)
 
 
 def _numbers(hits: tuple[int, ...]) -> tuple[int, ...]:

@@ -4,6 +4,10 @@ A sentence is supported when its content words (question words and stopwords
 aside) are found in one evidence window of a passage (a sentence and its
 neighbour), and so is every number and capitalised name it states. Small
 models invent names and figures; this catches exactly those.
+
+A supported sentence can still add a word the passage does not have ("crabs,
+clams and other sea animals"). :attr:`Support.unverified` gives the character
+spans of those words, so the reader sees which words no passage backs.
 """
 
 from __future__ import annotations
@@ -36,7 +40,16 @@ def _norm(word: str) -> str:
 
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that carry content (no stopwords, no citation markers)."""
-    return [w for w in _TOKEN.findall(_MARKER.sub(" ", text)) if w.lower() not in _STOP and (len(w) > 1 or w.isdigit())]
+    return [text[a:b] for a, b in content_spans(text)]
+
+
+def content_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the content words of ``text`` (citation markers blanked, so offsets stay those of ``text``)."""
+    blanked = _MARKER.sub(lambda m: " " * len(m.group()), text)
+    return [
+        m.span() for m in _TOKEN.finditer(blanked)
+        if m.group().lower() not in _STOP and (len(m.group()) > 1 or m.group().isdigit())
+    ]
 
 
 def _strict(words: Sequence[str], first: str) -> set[str]:
@@ -53,6 +66,8 @@ class Support:
     supported: bool
     score: float  # share of the sentence's new content words found in the best window
     hits: tuple[int, ...]  # passages (indices) whose window supports it
+    # (start, end) offsets in the sentence of its content words that the best window does not contain
+    unverified: tuple[tuple[int, int], ...] = ()
 
 
 def check(sentence: str, question: str, sentences: Sequence[Sentence]) -> Support:
@@ -65,7 +80,7 @@ def check(sentence: str, question: str, sentences: Sequence[Sentence]) -> Suppor
         return Support(False, 0.0, ())
     need = {_norm(w) for w in new}
     strict = _strict(new, words[0] if words else "")
-    best, where = 0.0, []
+    best, where, best_window = 0.0, [], set()
     by_hit: dict[int, list[set[str]]] = {}
     for s in sentences:
         by_hit.setdefault(s.hit, []).append({_norm(w) for w in content_words(s.text)})
@@ -76,7 +91,12 @@ def check(sentence: str, question: str, sentences: Sequence[Sentence]) -> Suppor
                 continue
             score = len(need & window) / len(need)
             if score > best + 1e-9:
-                best, where = score, [hit]
+                best, where, best_window = score, [hit], window
             elif abs(score - best) <= 1e-9 and score > 0 and hit not in where:
                 where.append(hit)
-    return Support(best >= MIN_COVERAGE, round(best, 4), tuple(where) if best >= MIN_COVERAGE else ())
+    if best < MIN_COVERAGE:
+        return Support(False, round(best, 4), ())
+    unverified = tuple(
+        (a, b) for a, b in content_spans(sentence) if _norm(sentence[a:b]) not in asked | best_window
+    )
+    return Support(True, round(best, 4), tuple(where), unverified)

@@ -37,6 +37,9 @@ def citation_line(c: Citation, deleted: frozenset[str] = frozenset()) -> str:
 def source_lines(answer: Answer, deleted: frozenset[str] = frozenset()) -> list[str]:
     """The cited passages of an answer, each with its evidence sentences (or a snippet), as terminal lines."""
     lines = [f"(left out, no passage supports it: {s})" for s in answer.unsupported]
+    words = [answer.text[a:b] for s in answer.sentences if s.supported for a, b in s.unverified]
+    if words:
+        lines.append(f"(not found in the cited passage: {', '.join(dict.fromkeys(words))})")
     for c in answer.citations:
         lines.append(citation_line(c, deleted))
         for h in c.highlights:

@@ -57,6 +57,7 @@ from rag.ui_support import (
     trace_rows,
     unreachable_help,
     unsupported_ranges,
+    unverified_ranges,
     upload_needs_password,
     web_page_url,
 )
@@ -474,14 +475,15 @@ def show_trace(answer: Answer) -> None:
 
 
 def show_answer_text(answer: Answer, slot) -> None:
-    """The answer as safe Markdown (unsupported sentences marked), or the plain abstain notice."""
+    """The answer as safe Markdown (unsupported sentences and unverified words marked), or the abstain notice."""
     if answer.abstained:
         slot.info(
             "The documents do not answer this question: no passage holds evidence for it. "
             "The nearest passages are listed below."
         )
     elif answer.text:
-        html(markdown_html(answer.text, unsupported_ranges(answer), quoted_ranges(answer.text)), slot)
+        html(markdown_html(answer.text, unsupported_ranges(answer), quoted_ranges(answer.text),
+                           unverified_ranges(answer)), slot)
 
 
 def show_answer(message: dict, slot=None) -> None:

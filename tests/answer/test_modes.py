@@ -72,6 +72,19 @@ def test_grounded_drops_unsupported_sentences(kb, embedder):
     assert sentence.citations and answer.citations[0].number == 1
 
 
+def test_grounded_names_the_words_the_passage_does_not_have(kb, embedder):
+    from rag.client import answer_from_dict
+
+    reply = "Sea otters use stones as tools to crack open shells and coconuts [1]."
+    with _open(kb, embedder, ScriptedEngine(reply)) as rag:
+        answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")
+    assert answer.text == reply
+    (sentence,) = answer.sentences
+    assert sentence.supported and [answer.text[a:b] for a, b in sentence.unverified] == ["coconuts"]
+    assert answer.to_dict()["sentences"][0]["unverified"] == [list(sentence.unverified[0])]
+    assert answer_from_dict(answer.to_dict()).sentences == answer.sentences  # the HTTP client reads it back
+
+
 def test_grounded_falls_back_to_the_quote_when_nothing_is_supported(kb, embedder):
     with _open(kb, embedder, ScriptedEngine("It uses the same strategy as the LR.")) as rag:
         answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")

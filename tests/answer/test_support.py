@@ -42,3 +42,13 @@ def test_support_needs_one_window_not_the_whole_context():
 
 def test_content_words_ignore_markers_and_stopwords():
     assert content_words("It was finished in 1889 [1][2].") == ["finished", "1889"]
+
+
+def test_supported_sentence_names_the_words_no_passage_has():
+    # The observed failure: a supported sentence that adds "and other sea animals" to what the passage says.
+    passage = [Sentence(0, 0, 99, "A sea otter eats mostly sea urchins, crabs and clams every day.")]
+    sentence = "Sea otters eat sea urchins, crabs, clams, and other sea animals [1]."
+    verdict = check(sentence, "What do sea otters eat?", passage)
+    assert verdict.supported
+    assert [sentence[a:b] for a, b in verdict.unverified] == ["animals"]
+    assert check("Sea otters eat sea urchins and crabs [1].", "What do sea otters eat?", passage).unverified == ()

@@ -232,12 +232,13 @@ def test_ask_answer_mode_and_max_tokens(run, monkeypatch, embedder):
     assert "    > " in quoted.stdout  # the evidence sentence under its source
     data = json.loads(run("ask", OTTER_QUESTION, "--answer-mode", "extractive", "--json").stdout)
     assert data["mode"] == "extractive" and data["citations"][0]["highlights"]
-    engine = ScriptedEngine(default="Sea otters use stones to crack shells [1]. Nemo taught them in 1870.")
+    engine = ScriptedEngine(default="Sea otters use stones to crack walnut shells [1]. Nemo taught them in 1870.")
     monkeypatch.setattr(common, "open_rag", lambda settings: RAG(settings, embedder=embedder, engine=engine))
     grounded = run("ask", OTTER_QUESTION, "--answer-mode", "grounded", "--max-tokens", "7")
     assert grounded.exit_code == EXIT_OK and engine.calls[-1]["max_tokens"] == 7
-    assert grounded.stdout.startswith("Sea otters use stones to crack shells [1].")
+    assert grounded.stdout.startswith("Sea otters use stones to crack walnut shells [1].")
     assert "(left out, no passage supports it: Nemo taught them in 1870.)" in grounded.stdout
+    assert "(not found in the cited passage: walnut)" in grounded.stdout
     run("ask", OTTER_QUESTION, "--answer-mode", "generative")
     assert engine.calls[-1]["max_tokens"] == ScriptedEngine.default_max_tokens  # 0 = the engine's default
     bad = run("ask", OTTER_QUESTION, "--answer-mode", "poetic")

@@ -90,6 +90,21 @@ def test_unsupported_markers_cannot_be_forged():
     assert "hoprag-unsupported" not in out and "plain text here" in out
 
 
+def test_unverified_words_get_a_dotted_underline_inside_markdown():
+    text = "Otters eat **crabs** and *other* animals [1].\n\n- also fish\n\nWrong one.\n"
+    spans = [(text.index("crabs"), text.index("crabs") + 5), (text.index("animals"), text.index("animals") + 7),
+             (text.index("fish"), text.index("fish") + 4), (text.index("one"), text.index("one") + 3)]
+    wrong = (text.index("Wrong"), len(text) - 1)
+    out = markdown_html(text, [wrong], unverified=spans)
+    marked = re.findall(r'<span class="hoprag-unverified" title="not found in the cited passage"[^>]*>([^<]*)</span>',
+                        out)
+    # inside an unsupported sentence the whole sentence is marked instead
+    assert marked == ["crabs", "animals", "fish"]
+    assert "<strong><span" in out and "<em>other</em>" in out and "<li>also <span" in out
+    assert out.count("<span") == out.count("</span>")
+    assert "hoprag-unverified" not in markdown_html("plain \ue002text\ue003 here")  # markers cannot be forged
+
+
 def test_passage_html_marks_evidence_and_escapes_everything():
     text = "Intro <b>x</b> & $y$ :red[z].\nThe code is BLUE-42. Tail."
     start = text.index("The code")

@@ -106,6 +106,22 @@ def test_highlights_unsupported_marker_and_all_passages(monkeypatch):
         assert any("1 of 2 sentences supported" in c.value for c in block.caption)
 
 
+def test_words_no_passage_has_are_underlined_in_a_supported_sentence(monkeypatch):
+    text = "The secret launch code is BLUE-42 [1]."
+    word = (text.index("secret"), text.index("secret") + len("secret"))
+
+    def answer(question):
+        citation = Citation(1, "c1", "doc-c1", "notes.md", None, "Notes", PASSAGE)
+        return Answer(question, text, (citation,), (hit("c1", PASSAGE, "notes.md"),), mode="grounded",
+                      sentences=(AnswerSentence(0, len(text), True, 0.8, (1,), (word,)),))
+
+    shown = html_of(asked(at := start(), monkeypatch, answer))
+    marked = re.findall(r'<span class="hoprag-unverified" title="not found in the cited passage"[^>]*>([^<]*)</span>',
+                        shown)
+    assert marked == ["secret"] and "hoprag-unsupported" not in shown
+    assert any("1 word not found in the cited passage" in c.value for c in assistant(at).caption)
+
+
 def test_abstained_answer_says_so_and_lists_the_nearest_passages(monkeypatch):
     def abstained(question):
         return Answer(question, "The documents do not answer this.", (),

@@ -24,6 +24,7 @@ from rag.ui_support import (
     step_detail,
     trace_rows,
     unsupported_ranges,
+    unverified_ranges,
 )
 
 
@@ -114,6 +115,10 @@ def test_mode_note_and_unsupported_ranges():
     assert unsupported_ranges(grounded) == [(6, 12), (13, 20)]
     assert mode_note(grounded) == (
         "Checked against the sources: 1 of 3 sentences supported; 1 unsupported sentence left out.")
+    words = (AnswerSentence(0, 5, True, unverified=((1, 3),)), AnswerSentence(6, 12, False, unverified=((7, 9),)))
+    partly = Answer("q", "x" * 12, (), mode="grounded", sentences=words)
+    assert unverified_ranges(partly) == [(1, 3)]  # an unsupported sentence is marked whole instead
+    assert mode_note(partly).endswith("; 1 word not found in the cited passage (dotted underline).")
     assert mode_note(Answer("q", "quote", (), mode="extractive")).startswith("Quoted from the sources")
     assert "not checked" in mode_note(Answer("q", "text", (), mode="generative"))
     assert mode_note(Answer("q", "", (), mode="grounded", abstained=True)) == ""
