@@ -80,6 +80,7 @@ from rag.jobs import Jobs  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from rag.store.layout import knowledge_bases  # noqa: E402
+from rag.store.registry import registered_kbs  # noqa: E402
 from rag.types import Answer, Hit  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,10 @@ class Library:
         if self.only:
             return [self.only]
         with self._lock:
-            return sorted(set(knowledge_bases(self.base.settings.index_dir)) | set(self._open))
+            names = set(knowledge_bases(self.base.settings.index_dir)) | set(self._open)
+        if self.base.settings.chroma_url:  # replicas: the knowledge bases created through any of them
+            names |= set(registered_kbs(self.base.store.client))
+        return sorted(names)
 
     def get(self, name: str) -> RAG:
         with self._lock:

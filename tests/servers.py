@@ -88,3 +88,20 @@ def serving_app(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@contextmanager
+def chroma_serving(folder: Path) -> Iterator[str]:
+    """A real ``chroma run`` server on a free loopback port, its data and log under ``folder``; yields its URL."""
+    import sys
+
+    chroma = Path(sys.executable).parent / "chroma"
+    if not chroma.exists():
+        pytest.skip(f"no chroma CLI at {chroma}")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(
+        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(folder / "db")],
+        ready_url=f"{url}/api/v2/heartbeat", log_path=folder / "chroma.log", timeout_s=90, what="chroma run",
+    ):
+        yield url

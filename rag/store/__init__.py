@@ -2,6 +2,7 @@
 
 - :mod:`rag.store.knowledge_base` — :class:`Store`, the facade the rest of hoprag uses
 - :mod:`rag.store.manifest` — the SQLite manifest: documents, generation, embedder record
+- :mod:`rag.store.registry` — the same in a collection of the Chroma server (server mode, shared by replicas)
 - :mod:`rag.store.vectors` — the Chroma collection and client lifecycle
 - :mod:`rag.store.lexical` — the BM25 index: per-document rows in SQLite, segments in memory
 - :mod:`rag.store.names` — the name index of ``hops``, per chunk row in the same SQLite file

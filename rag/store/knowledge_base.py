@@ -6,13 +6,16 @@ the document it replaces), so a query never sees half a document or a mix of old
 and new. Queries only return chunks of committed documents. Each part lives in
 its own module: :mod:`rag.store.manifest`, :mod:`rag.store.vectors`,
 :mod:`rag.store.lexical`, :mod:`rag.store.locking`; file names in
-:mod:`rag.store.layout`.
+:mod:`rag.store.layout`. With a Chroma server the manifest is the document
+registry in the server (:mod:`rag.store.registry`), shared by every process
+that uses the server; the lexical index stays local and follows its generation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -25,7 +28,8 @@ from rag.models import same_vector_space
 from rag.store.layout import Layout
 from rag.store.lexical import BM25Index, LexicalIndex, matches
 from rag.store.locking import FileMutex, IndexGuard
-from rag.store.manifest import Manifest
+from rag.store.manifest import DocumentManifest, Manifest
+from rag.store.registry import ChromaManifest, is_server_client
 from rag.store.names import NameView, sync_names
 from rag.store.vectors import VectorStore, reload_embedded
 from rag.types import Chunk, Document, Hit
@@ -57,12 +61,17 @@ class Store:
         with self.guard.hold(lock_timeout_s) if self._embedded else contextlib.nullcontext():
             self.vectors = VectorStore(kb, self.layout.chroma_dir, chroma_url, client)
             self._version = self.guard.version
-        self.manifest = Manifest(self.layout.manifest, kb)
+        self.manifest: DocumentManifest
+        if chroma_url or (client is not None and is_server_client(client)):
+            site = f"{socket.gethostname()}:{self.kb_dir.resolve()}"
+            self.manifest = ChromaManifest(self.vectors.client, kb, self.vectors.where, site, self.layout.manifest)
+        else:
+            self.manifest = Manifest(self.layout.manifest, kb)
         if not self.manifest.existed and self.vectors.count():
             log.warning(
                 "knowledge base %r has chunks in Chroma but its manifest %s was missing, so no document is "
                 "visible: run  hoprag reindex --kb %s",
-                kb, self.layout.manifest, kb,
+                kb, self.manifest.where, kb,
             )
         self.lexical = LexicalIndex(
             self.layout.lexical, self.layout.bm25_dir, kb, self.manifest.snapshot, self._fetch_chunks
@@ -108,6 +117,7 @@ class Store:
         writer's pending document for a crashed one; the OS drops it when a writer dies.
         """
         with self._writer.hold():
+            self.manifest.refresh()  # decide from the current documents (a registry may have changed elsewhere)
             yield
 
     # ---- manifest ------------------------------------------------------------
@@ -190,13 +200,14 @@ class Store:
         ``original`` is ``(suffix, bytes or path)``: a copy of the document's file kept
         under the knowledge base (PDFs, for the page view), written before the commit.
         """
-        with self.locked(write=True):
+        with self.locked(write=True), self.manifest.writing():
             self.manifest.add_pending(doc, replaces)
             self.vectors.upsert(chunks, vectors)
             if original is not None:
                 self._keep_original(doc.doc_id, *original)
+            before = self.generation()
             self.manifest.commit(doc.doc_id, replaces)
-            self.lexical.apply(self.generation(), chunks, [doc.doc_id, *replaces])
+            self.lexical.apply(self.generation(), chunks, [doc.doc_id, *replaces], previous=before)
             for old in replaces:
                 if old != doc.doc_id:
                     self._purge(old)
@@ -205,24 +216,26 @@ class Store:
         """Add new documents in one commit (bulk loads, benchmarks): one upsert, one manifest transaction."""
         if not batch:
             return
-        with self.locked(write=True):
+        with self.locked(write=True), self.manifest.writing():
             for doc, _, _ in batch:
                 self.manifest.add_pending(doc)
             chunks = [c for _, doc_chunks, _ in batch for c in doc_chunks]
             self.vectors.upsert(chunks, np.concatenate([v for _, _, v in batch]))
+            before = self.generation()
             self.manifest.commit_many([doc.doc_id for doc, _, _ in batch])
-            self.lexical.apply(self.generation(), chunks, [doc.doc_id for doc, _, _ in batch])
+            self.lexical.apply(self.generation(), chunks, [doc.doc_id for doc, _, _ in batch], previous=before)
 
     def delete(self, doc_id: str) -> None:
         """Hide ``doc_id`` at once, then remove its chunks."""
-        with self.locked(write=True):
+        with self.locked(write=True), self.manifest.writing():
+            before = self.generation()
             if not self.manifest.mark_deleting(doc_id):
                 raise StoreError(f"no document {doc_id!r} in knowledge base {self.kb!r}")
-            self.lexical.apply(self.generation(), remove_docs=[doc_id])
+            self.lexical.apply(self.generation(), remove_docs=[doc_id], previous=before)
             self._purge(doc_id)
 
     def drop(self) -> None:
-        """Delete the whole knowledge base: its Chroma collection, manifest, BM25 index and originals.
+        """Delete the whole knowledge base: its Chroma collection, manifest (or registry), BM25 index and originals.
 
         Waits for a running batch writer (ingest) to finish first. The store is closed afterwards.
         """
@@ -230,13 +243,14 @@ class Store:
 
         with self.write_lock(), self.locked(write=True):
             self.vectors.drop()
-            self.manifest.close()
+            self.manifest.drop()
             self.lexical.close()
-            shutil.rmtree(self.kb_dir, ignore_errors=True)
+        # After the locks are released: with a Chroma server their files are in this folder.
+        shutil.rmtree(self.kb_dir, ignore_errors=True)
 
     def recover(self) -> list[str]:
         """Finish what a crash interrupted: drop pending and deleting documents' chunks."""
-        with self.locked(write=True):
+        with self.locked(write=True), self.manifest.writing():
             in_flight = self.manifest.in_flight_ids()
             for doc_id in in_flight:
                 self._purge(doc_id)

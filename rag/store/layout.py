@@ -6,7 +6,8 @@
     <index_dir>/write.lock           the index lock, embedded Chroma (rag.store.locking)
     <index_dir>/write.gen            the token of the last write, embedded Chroma
     <index_dir>/embed-cache.sqlite   vectors by chunk text hash, shared by knowledge bases (ingest)
-    <index_dir>/<kb>/manifest.sqlite the documents of one knowledge base (rag.store.manifest)
+    <index_dir>/<kb>/manifest.sqlite the documents of one knowledge base (rag.store.manifest; with a Chroma
+                                     server they live there instead: rag.store.registry)
     <index_dir>/<kb>/lexical.sqlite  its chunks' tokens and names, per document (rag.store.lexical, rag.store.names)
     <index_dir>/<kb>/bm25/base-R.npz its BM25 base segment up to row R (rag.store.lexical)
     <index_dir>/<kb>/ingest.lock     held by a batch writer (ingest, reindex) for its whole run

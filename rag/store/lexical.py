@@ -491,24 +491,33 @@ class LexicalIndex:
         self._saver: threading.Thread | None = None
 
     # ---- writes --------------------------------------------------------------------
-    def apply(self, generation: int, add: Sequence[Chunk] = (), remove_docs: Iterable[str] = ()) -> None:
+    def apply(
+        self, generation: int, add: Sequence[Chunk] = (), remove_docs: Iterable[str] = (), previous: int | None = None
+    ) -> None:
         """A committed change: ``add`` these chunks, drop ``remove_docs``, at ``generation`` (one transaction).
 
-        The index must be at ``generation - 1`` (else a catch-up reconciles it with the manifest later).
+        The index must be at ``previous``, the generation before the change (``generation - 1`` if not given),
+        else a catch-up reconciles it with the manifest now (``add`` is used, not fetched again).
         """
-        if self.table.generation() != generation - 1:
-            self.catch_up()
+        if self.table.generation() != (generation - 1 if previous is None else previous):
+            self.catch_up(known=add)
             return
         self.table.apply(generation, add, remove_docs)
 
-    def catch_up(self, clear: bool = False) -> int:
-        """Reconcile the table with the manifest: add missing committed documents, drop the others."""
+    def catch_up(self, clear: bool = False, known: Sequence[Chunk] = ()) -> int:
+        """Reconcile the table with the manifest: add missing committed documents, drop the others.
+
+        The chunks of a missing document are taken from ``known`` (every chunk of each of its documents) if
+        there, else fetched from the vector store.
+        """
         with self._lock:
             generation, visible = self._committed()
             have = set() if clear else self.table.doc_ids()
             want = set(visible)
             missing = sorted(want - have)
-            chunks = self._fetch(missing) if missing else []
+            given = [c for c in known if c.doc_id in want - have]
+            fetch = sorted(set(missing) - {c.doc_id for c in given})
+            chunks = given + (self._fetch(fetch) if fetch else [])
             self.table.apply(generation, chunks, sorted(have - want), clear=clear)
             log.info("lexical index of %r caught up to generation %d (+%d docs, -%d)", self.kb, generation,
                      len(missing), len(have - want))

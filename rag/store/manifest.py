@@ -6,18 +6,20 @@ one transaction then makes it ``committed`` (and marks the document it replaces
 ``deleting``), so a query never sees half a document or a mix of old and new.
 Every change of the committed set bumps the generation (the BM25 index records
 the one it was built at). The ``info`` table records the embedder whose vectors
-the knowledge base holds.
+the knowledge base holds. With a Chroma server, :mod:`rag.store.registry` takes
+its place (same interface, :class:`DocumentManifest`), so replicas share it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ContextManager, Protocol, Sequence, runtime_checkable
 
 from rag.errors import StoreError
 from rag.store.sqlite import LocalDB
@@ -61,6 +63,60 @@ class DocumentRow:
     status: str
 
 
+@runtime_checkable
+class DocumentManifest(Protocol):
+    """What :class:`~rag.store.Store` needs of a manifest: :class:`Manifest` (SQLite, embedded Chroma) or
+    :class:`rag.store.registry.ChromaManifest` (a collection on the Chroma server, shared by replicas).
+
+    Statuses are ``pending`` (invisible), ``committed`` (visible) and ``deleting``. ``generation()`` is an
+    int that changes whenever the committed set changes (derived indexes record the one they stand for);
+    only equality is meaningful. ``existed`` says whether the manifest held anything when opened.
+    """
+
+    kb: str
+    existed: bool
+
+    @property
+    def where(self) -> str:
+        """Where the manifest lives, for messages."""
+        ...
+
+    def documents(self, include_pending: bool = False) -> list[Document]: ...
+    def rows(self) -> list["DocumentRow"]: ...
+    def committed_ids(self) -> list[str]: ...
+    def in_flight_ids(self) -> list[str]: ...
+    def in_flight_chunks(self) -> int: ...
+    def statuses(self, doc_ids: set[str]) -> dict[str, str]: ...
+    def status(self, doc_id: str) -> str | None: ...
+    def by_source(self, source: str) -> list[Document]: ...
+    def generation(self) -> int: ...
+    def snapshot(self) -> tuple[int, list[str]]: ...
+    def embed_model(self) -> str | None: ...
+
+    def refresh(self) -> None:
+        """Make the next reads current (a writer about to decide from them)."""
+        ...
+
+    def writing(self) -> ContextManager[None]:
+        """Around one write: its reads see no change but its own (the generation before and after it differ by
+        exactly this write)."""
+        ...
+
+    def record_embed_model(self, model_id: str) -> None: ...
+    def add_pending(self, doc: Document, replaces: Sequence[str] = ()) -> None: ...
+    def commit(self, doc_id: str, replaces: Sequence[str] = ()) -> None: ...
+    def commit_many(self, doc_ids: Sequence[str]) -> None: ...
+    def bump(self) -> None: ...
+    def mark_deleting(self, doc_id: str) -> bool: ...
+    def remove(self, doc_id: str) -> None: ...
+    def restore(self, doc_id: str, source: str, title: str, pages: int, chunks: int) -> None: ...
+    def close(self) -> None: ...
+
+    def drop(self) -> None:
+        """Delete the whole manifest (the knowledge base is being deleted)."""
+        ...
+
+
 class Manifest:
     """The SQLite manifest at ``path``; one connection per thread."""
 
@@ -78,8 +134,22 @@ class Manifest:
                 f"hoprag reindex --kb {kb}"
             ) from exc
 
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         self._sql.close()
+
+    def drop(self) -> None:
+        self.close()  # the file goes with the knowledge base's folder
+
+    def refresh(self) -> None:
+        """Nothing to do: every read asks SQLite."""
+
+    def writing(self) -> ContextManager[None]:
+        """Nothing to hold: the caller holds the index lock, the only way to write this file."""
+        return contextlib.nullcontext()
 
     # ---- reads -------------------------------------------------------------------
     def documents(self, include_pending: bool = False) -> list[Document]:
