@@ -28,7 +28,7 @@ $(RUN_STAMP): pyproject.toml
 # What `make test` adds: test tools, the adapters' frameworks, plots, and a real llama.cpp server.
 $(TEST_STAMP): $(RUN_STAMP)
 	@rm -f .venv/.test-*
-	$(PIP) install -q -e '.[local,ui,api,dev,eval,langchain,llamaindex]' $(QUIET_PIP)
+	$(PIP) install -q -e '.[local,ui,api,dev,eval,langchain,llamaindex,ray]' $(QUIET_PIP)
 	# extra `server`: llama-cpp-python compiles llama.cpp; portable x86-64 flags, since a native build
 	# dies with "Illegal instruction" on a CPU other than the build machine's; no multimodal library
 	# (LLAVA_BUILD=OFF) cuts about a third of the build. pip caches the wheel: this compiles once per machine.

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.embed.base import Embedder
+from rag.errors import IngestError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,35 @@ class EmbeddingCache:
             self._local.conn = None
 
 
+class CacheLookup:
+    """One document's texts split into vectors the cache has and texts still to embed (each distinct text once)."""
+
+    def __init__(self, cache: EmbeddingCache | None, texts: Sequence[str]) -> None:
+        self.cache = cache
+        self.keys = [text_key(t) for t in texts]
+        self.known = cache.get(self.keys) if cache is not None else {}
+        self.missing: dict[str, str] = {}
+        for key, text in zip(self.keys, texts):
+            if key not in self.known and key not in self.missing:
+                self.missing[key] = text
+        self.hits = sum(1 for k in self.keys if k in self.known)
+
+    @property
+    def to_embed(self) -> list[str]:
+        return list(self.missing.values())
+
+    def complete(self, new: np.ndarray | None) -> np.ndarray:
+        """All vectors in input order, given the vectors of :attr:`to_embed` (cached for next time)."""
+        if self.missing:
+            new = np.asarray(new, dtype=np.float32)
+            if len(new) != len(self.missing):
+                raise IngestError(f"the embedder returned {len(new)} vectors for {len(self.missing)} texts")
+            if self.cache is not None:
+                self.cache.put(list(self.missing), new)
+            self.known.update(zip(self.missing, new))
+        return np.stack([self.known[k] for k in self.keys]).astype(np.float32, copy=False)
+
+
 def embed_cached(
     embedder: Embedder,
     cache: EmbeddingCache | None,
@@ -89,18 +119,10 @@ def embed_cached(
     """Vectors for ``texts`` and how many came from the cache (duplicates are embedded once)."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0
-    keys = [text_key(t) for t in texts]
-    known = cache.get(keys) if cache is not None else {}
-    missing: dict[str, str] = {}
-    for key, text in zip(keys, texts):
-        if key not in known and key not in missing:
-            missing[key] = text
-    hits = sum(1 for k in keys if k in known)
-    if missing:
-        new = embedder.embed(list(missing.values()), progress=progress)
-        if cache is not None:
-            cache.put(list(missing), new)
-        known.update(zip(missing, np.asarray(new, dtype=np.float32)))
+    lookup = CacheLookup(cache, texts)
+    new = None
+    if lookup.missing:
+        new = embedder.embed(lookup.to_embed, progress=progress)
     elif progress:
         progress(len(texts), len(texts))
-    return np.stack([known[k] for k in keys]).astype(np.float32, copy=False), hits
+    return lookup.complete(new), lookup.hits

@@ -7,6 +7,8 @@ One bad file never stops a batch: it gets a one-line reason in the report.
 Parsing runs in worker processes for big batches while this process embeds,
 in completion order; at most ``workers + 1`` files are parsed or waiting at a time.
 URLs are fetched here (ingest.web), then go the way of uploaded bytes.
+A :class:`Runner` (ingest.distributed: a Ray cluster) may parse and embed instead;
+this process still triages, commits each whole document and reports.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, Union
+
+import numpy as np
 
 from rag.embed.base import Embedder
 from rag.errors import HopragError, IngestError
@@ -39,7 +43,7 @@ Input = Union[str, Path, tuple[str, bytes]]
 # Below this many bytes to parse, starting a worker process costs more than it saves.
 PARALLEL_MIN_BYTES = 512 * 2**10
 
-__all__ = ["IngestOptions", "Ingestor", "doc_id_of", "expand"]
+__all__ = ["IngestOptions", "Ingestor", "Prepared", "Runner", "doc_id_of", "expand"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,29 @@ def expand(inputs: Iterable[Input]) -> list[Input]:
     return out
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A runner's result for ``jobs[index]``: the parsed file (or why it failed) and its chunks' vectors."""
+
+    index: int
+    parsed: Parsed | str
+    vectors: np.ndarray | None = None
+    cached: int = 0  # vectors that came from the embedding cache
+
+
+class Runner(Protocol):
+    """Parses and embeds files elsewhere (e.g. :class:`ingest.distributed.RayRunner`); the Ingestor commits."""
+
+    @property
+    def model_id(self) -> str:
+        """The id of the embedder the runner's workers use (checked against the knowledge base's)."""
+        ...
+
+    def run(self, jobs: Sequence[ParseJob], cache: EmbeddingCache | None, note: Progress) -> Iterator[Prepared]:
+        """One :class:`Prepared` per job, in completion order; a job's vectors come only when all are there."""
+        ...
+
+
 @dataclass
 class _Pending:
     """A file waiting to be parsed (or being parsed)."""
@@ -99,12 +126,18 @@ class _Pending:
 
 
 class Ingestor:
-    """Ingests into one :class:`~rag.store.Store` with one :class:`Embedder`."""
+    """Ingests into one :class:`~rag.store.Store` with one :class:`Embedder` (or a :class:`Runner`'s workers)."""
 
-    def __init__(self, store: Store, embedder: Embedder, options: IngestOptions = IngestOptions()) -> None:
+    def __init__(
+        self, store: Store, embedder: Embedder | None, options: IngestOptions = IngestOptions(),
+        runner: Runner | None = None,
+    ) -> None:
+        if embedder is None and runner is None:
+            raise ValueError("an Ingestor needs an embedder or a runner")
         self.store = store
         self.embedder = embedder
         self.options = options
+        self.runner = runner
         self._max_bytes = int(options.max_file_mb * 2**20)
 
     def ingest(self, inputs: Iterable[Input], progress: Progress | None = None) -> IngestReport:
@@ -131,16 +164,18 @@ class Ingestor:
                 results[-1] = pending_or_result
             else:
                 todo.append(pending_or_result)
+        model_id = (self.runner.model_id if self.runner is not None else self.embedder.model_id) if todo else ""
         if todo:
-            self.store.check_embedder(self.embedder.model_id, record=True)
-        cache = (
-            EmbeddingCache(self.store.layout.embed_cache, self.embedder.model_id)
-            if self.options.embed_cache and todo
-            else None
-        )
+            self.store.check_embedder(model_id, record=True)
+        cache = EmbeddingCache(self.store.layout.embed_cache, model_id) if self.options.embed_cache and todo else None
         try:
-            for pending, parsed in self._parsed(todo, note):
-                results[pending.slot] = self._store(pending, parsed, cache, note)
+            if self.runner is not None:
+                for done in self.runner.run([p.job for p in todo], cache, note):
+                    pending = todo[done.index]
+                    results[pending.slot] = self._commit(pending, done.parsed, done.vectors, done.cached, note)
+            else:
+                for pending, parsed in self._parsed(todo, note):
+                    results[pending.slot] = self._store(pending, parsed, cache, note)
         finally:
             if cache is not None:
                 cache.close()
@@ -303,22 +338,35 @@ class Ingestor:
             return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})"
 
     def _store(self, pending: _Pending, parsed: Parsed | str, cache: EmbeddingCache | None, note: Progress) -> FileResult:
+        """Embed ``parsed`` here, then :meth:`_commit` it."""
         source = pending.job.source
-        if isinstance(parsed, str):
-            return self._failed(source, parsed, pending.t0, note)
+        if isinstance(parsed, str) or self.store.status(parsed.doc_id) == "committed":
+            return self._commit(pending, parsed, None, 0, note)
         try:
-            if self.store.status(parsed.doc_id) == "committed":  # the file changed back meanwhile
-                note(source, "done", 1.0)
-                return FileResult(source, "unchanged", parsed.doc_id, parsed.pages, len(parsed.chunks),
-                                  seconds=time.perf_counter() - pending.t0)
-            chunks = parsed.chunks
             note(source, "embed", 0.3)
             vectors, cached = embed_cached(
                 self.embedder,
                 cache,
-                [c.embed_text for c in chunks],
+                [c.embed_text for c in parsed.chunks],
                 progress=lambda d, n: note(source, "embed", 0.3 + 0.6 * d / max(n, 1)),
             )
+        except HopragError as exc:
+            return self._failed(source, str(exc), pending.t0, note)
+        return self._commit(pending, parsed, vectors, cached, note)
+
+    def _commit(
+        self, pending: _Pending, parsed: Parsed | str, vectors: np.ndarray | None, cached: int, note: Progress
+    ) -> FileResult:
+        """Write one whole parsed and embedded document (or report why it failed)."""
+        source = pending.job.source
+        if isinstance(parsed, str):
+            return self._failed(source, parsed, pending.t0, note)
+        try:
+            if self.store.status(parsed.doc_id) == "committed":  # the file changed back meanwhile, or a copy came first
+                note(source, "done", 1.0)
+                return FileResult(source, "unchanged", parsed.doc_id, parsed.pages, len(parsed.chunks),
+                                  seconds=time.perf_counter() - pending.t0)
+            chunks = parsed.chunks
             note(source, "store", 0.9)
             doc = Document(parsed.doc_id, source, parsed.title, parsed.pages, len(chunks), time.time())
             self.store.add_document(doc, chunks, vectors, replaces=pending.replaces, original=_original(pending.job))

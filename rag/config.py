@@ -83,6 +83,7 @@ class Settings:
     embed_batch_size: int = 32
     embed_batch_tokens: int = 1024  # onnx embedder: padded tokens per forward pass
     embed_backend: str = "onnx-int8"  # local embedder runtime: onnx-int8, onnx (float32, exact) or torch
+    embed_threads: int = 0  # local embedder: CPU threads (0 = one per core; Ray ingest tasks use their CPUs)
     embed_concurrency: int = 4  # embeddings server: batches in flight at once
     embed_retries: int = 3  # embeddings server: retries of a failed batch (backoff, Retry-After honoured)
     # store
@@ -143,6 +144,8 @@ class Settings:
         _check_choice("llm_api", self.llm_api, LLM_APIS)
         if self.max_new_tokens < 0:
             raise ConfigError(f"setting max_new_tokens={self.max_new_tokens!r} must be >= 0 (0 = the engine's default)")
+        if self.embed_threads < 0:
+            raise ConfigError(f"setting embed_threads={self.embed_threads!r} must be >= 0 (0 = one per core)")
         if self.embed_retries < 0:
             raise ConfigError(f"setting embed_retries={self.embed_retries!r} must be >= 0")
         for name in ("top_k", "hops", "evidence_sentences", "evidence_chars", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",

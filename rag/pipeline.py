@@ -118,6 +118,7 @@ class RAG:
         password: str | None = None,
         crawl_depth: int = 0,
         max_pages: int = 50,
+        ray: str | None = None,
     ) -> IngestReport:
         """Ingest files, folders, http(s) URLs or ``(name, bytes)`` pairs; see :class:`IngestReport`.
 
@@ -125,6 +126,8 @@ class RAG:
         reason. ``progress(source, stage, fraction)`` is called as work advances.
         ``password`` opens encrypted PDFs (never logged or stored); a URL also brings
         same-site pages up to ``crawl_depth`` links away (at most ``max_pages``).
+        ``ray`` parses and embeds on a Ray cluster (its address; "" attaches to a local
+        cluster or starts one) while this process writes each whole document to the store.
         """
         from ingest.pipeline import IngestOptions, Ingestor
 
@@ -134,7 +137,15 @@ class RAG:
             ocr_languages=s.ocr_languages, allow_private_urls=s.allow_private_urls, crawl_depth=crawl_depth,
             max_pages=max_pages,
         )
-        return Ingestor(self.store, self.embedder, options).ingest(paths_or_bytes, progress=progress)
+        if ray is None:
+            return Ingestor(self.store, self.embedder, options).ingest(paths_or_bytes, progress=progress)
+        from ingest.distributed import RayRunner
+
+        runner = RayRunner(s, ray or None)
+        try:
+            return Ingestor(self.store, None, options, runner=runner).ingest(paths_or_bytes, progress=progress)
+        finally:
+            runner.close()
 
     def documents(self) -> list[Document]:
         """The documents in this knowledge base."""

@@ -10,6 +10,7 @@ import typer
 
 from rag.commands import common
 from rag.commands.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, DataOpt, JsonOpt, KbOpt, app, load_settings, run
+from rag.errors import ConfigError
 
 
 @app.command()
@@ -20,6 +21,11 @@ def ingest(
     password: bool = typer.Option(False, "--password", help="Ask for the password of encrypted PDFs (not echoed)."),
     crawl_depth: int = typer.Option(0, "--crawl-depth", min=0, help="URLs: follow same-site links this deep."),
     max_pages: int = typer.Option(50, "--max-pages", min=1, help="URLs: at most this many pages per URL."),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", is_flag=False, flag_value="auto", metavar="[ADDRESS]",
+        help="Parse and embed on a Ray cluster (HOST:PORT, ray://HOST:PORT; alone: the cluster on this machine "
+        "or RAY_ADDRESS, else a new local one). Put it after the paths.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Add documents or web pages to a knowledge base (unchanged ones are skipped)."""
@@ -27,10 +33,11 @@ def ingest(
     def body() -> int:
         from ingest.progress import terminal_progress
 
+        inputs, address = _ray_address(paths, ray)
         secret = typer.prompt("PDF password", hide_input=True, err=True) if password else None
         with common.open_rag(load_settings(kb, data_dir)) as rag:
-            report = rag.ingest(paths, progress=terminal_progress(quiet=as_json), password=secret,
-                                crawl_depth=crawl_depth, max_pages=max_pages)
+            report = rag.ingest(inputs, progress=terminal_progress(quiet=as_json), password=secret,
+                                crawl_depth=crawl_depth, max_pages=max_pages, ray=address)
         if as_json:
             typer.echo(json.dumps(report.to_dict()))
         else:
@@ -44,6 +51,22 @@ def ingest(
         return EXIT_OK
 
     run(body)
+
+
+def _ray_address(paths: list[str], ray: str | None) -> tuple[list[str], str | None]:
+    """The inputs and ``RAG.ingest``'s ``ray`` ("" = ``ray.init()``'s choice) from ``--ray [ADDRESS]``.
+
+    ``--ray`` before a path takes the path as its value: an existing path that is no address goes back to the inputs.
+    """
+    if ray is None:
+        return paths, None
+    if ray == "auto":
+        return paths, ""
+    if ":" in ray or ray == "local":
+        return paths, ray
+    if Path(ray).exists():
+        return [ray, *paths], ""
+    raise ConfigError(f"--ray {ray!r} is not a Ray address: give HOST:PORT or ray://HOST:PORT, or --ray alone")
 
 
 @app.command()

@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 class LocalEmbedder:
     """sentence-transformers on the CPU; batches are length-sorted to cut padding."""
 
-    def __init__(self, models_dir, batch_size: int = 32) -> None:
+    def __init__(self, models_dir, batch_size: int = 32, threads: int = 0) -> None:
         offline_env()
         st = require("sentence_transformers", "local")
+        if threads:
+            require("torch", "local").set_num_threads(threads)  # torch's pool is per process
         path = embedder_dir(models_dir)
         self.model = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.tokenizer = self.model.tokenizer
@@ -55,11 +57,13 @@ class LocalEmbedder:
         return int(self.model.get_embedding_dimension())
 
 
-@EMBEDDERS.register("local", reads={"cache_dir", "embed_backend", "embed_batch_size", "embed_batch_tokens"})
+@EMBEDDERS.register(
+    "local", reads={"cache_dir", "embed_backend", "embed_batch_size", "embed_batch_tokens", "embed_threads"}
+)
 def _make(settings: Settings):
     """The local embedder on the runtime ``settings.embed_backend`` names (onnx unless torch is asked for)."""
     if settings.embed_backend == "torch":
-        return LocalEmbedder(settings.models_dir, batch_size=settings.embed_batch_size)
+        return LocalEmbedder(settings.models_dir, batch_size=settings.embed_batch_size, threads=settings.embed_threads)
     from rag.embed.onnx import OnnxEmbedder  # noqa: PLC0415  (onnxruntime only when used)
 
     return OnnxEmbedder(
@@ -67,4 +71,5 @@ def _make(settings: Settings):
         batch_size=settings.embed_batch_size,
         batch_tokens=settings.embed_batch_tokens,
         quantize=settings.embed_backend == "onnx-int8",
+        threads=settings.embed_threads,
     )

@@ -1,0 +1,143 @@
+"""``hoprag ingest --ray``: a local Ray cluster of two one-CPU nodes writing into a real ``chroma run`` server.
+
+The cluster and the server are started here (rag.bench.local_cluster, the benchmark's
+helpers) and stopped by the fixture, also when a test fails. Each parse task sleeps
+first (ingest.distributed.PAUSE_ENV, read by the workers), so a test can find the
+worker running one and kill it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ingest_files import HTML, MARKDOWN, PAGES, TEXT, make_pdf
+from typer.testing import CliRunner
+
+from ingest.distributed import PAUSE_ENV
+from rag.bench.local_cluster import chroma_server, ray_cluster
+from rag.bench.ray_ingest import snapshot
+from rag.cli import app
+from rag.pipeline import RAG
+
+pytest.importorskip("ray")
+PAUSE_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray-cluster")
+    with chroma_server(root / "chroma") as chroma, ray_cluster(2, root, env={PAUSE_ENV: str(PAUSE_S)}) as ray:
+        yield {"address": ray.address, "chroma": chroma.url, "temp": ray.temp_dir}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """Four tiny files of four kinds."""
+    root = tmp_path_factory.mktemp("ray-docs")
+    (root / "handbook.pdf").write_bytes(make_pdf(PAGES))
+    (root / "llamas.md").write_text(MARKDOWN)
+    (root / "textiles.html").write_text(HTML)
+    (root / "vicuna.txt").write_text(TEXT)
+    return root
+
+
+def _local(make_rag, folder: Path):
+    rag = make_rag(kb="local")
+    report = rag.ingest([folder])
+    assert [f.status for f in report.files] == ["added"] * 4
+    return snapshot(rag.store)
+
+
+@pytest.mark.slow  # a two-node Ray cluster and a Chroma server: about a minute for this file
+def test_ray_ingest_matches_a_local_ingest(cluster, folder, settings, make_rag, tmp_path):
+    local = _local(make_rag, folder)
+    data = tmp_path / "ray-data"
+    with RAG(settings.replace(data_dir=str(data), chroma_url=cluster["chroma"], kb="ray")) as rag:
+        report = rag.ingest([folder], ray=cluster["address"])
+        assert [f.status for f in report.files] == ["added"] * 4, report.failed
+        got = snapshot(rag.store)
+        assert not (data / "index" / "chroma").exists()  # the chunks went to the server
+        # Unchanged files are found by their hash in the driver: no task runs (no pause to wait for).
+        t0 = time.perf_counter()
+        again = rag.ingest([folder], ray=cluster["address"])
+        assert [f.status for f in again.files] == ["unchanged"] * 4
+        assert time.perf_counter() - t0 < PAUSE_S
+        assert rag.store.bm25_search("Rosa Quispe", 1)[0].chunk.page == 3  # the lexical index was written too
+    assert set(got) == set(local)
+    assert all(got[i][0] == local[i][0] for i in local)
+    cosines = [float(np.dot(got[i][1], local[i][1])) for i in local]
+    assert min(cosines) >= 0.99, min(cosines)
+
+
+def _parse_workers(temp: Path) -> list[int]:
+    """Pids of this cluster's Ray workers running a parse task (children of its raylets)."""
+    procs: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        procs[int(entry.name)] = (ppid, cmd)
+    raylets = {pid for pid, (_, cmd) in procs.items() if "raylet" in cmd.split(" ")[0] and str(temp) in cmd}
+    return [pid for pid, (ppid, cmd) in procs.items() if ppid in raylets and cmd.startswith("ray::parse_task")]
+
+
+@pytest.mark.slow
+def test_killed_worker_is_retried_and_every_document_is_there_once(cluster, folder, tmp_path, make_rag):
+    data = tmp_path / "data"
+    env = {**os.environ, "HOPRAG_DATA_DIR": str(data), "HOPRAG_CHROMA_URL": cluster["chroma"]}
+    hoprag = Path(sys.executable).parent / "hoprag"
+    proc = subprocess.Popen(
+        [str(hoprag), "ingest", str(folder), "--kb", "killed", "--json", "--ray", cluster["address"]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )
+    killed = None
+    try:
+        deadline = time.monotonic() + 90
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            workers = _parse_workers(cluster["temp"])
+            if workers:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.1)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed is not None, "no Ray worker was seen running a parse task"
+    assert proc.returncode == 0, err[-2000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert sorted(f["status"] for f in report["files"]) == ["added"] * 4
+    local = _local(make_rag, folder)
+    with RAG(make_rag().settings.replace(data_dir=str(data), chroma_url=cluster["chroma"], kb="killed")) as rag:
+        docs = rag.documents()
+        assert sorted(Path(d.source).name for d in docs) == sorted(p.name for p in folder.iterdir())
+        assert rag.store.count() == sum(d.chunks for d in docs)  # no chunk twice, none of a half document
+        assert set(snapshot(rag.store)) == set(local)
+
+
+def test_ray_option_before_a_path_and_a_bad_address(cli_rag, folder, monkeypatch):
+    from rag.commands.documents import _ray_address
+
+    assert _ray_address([str(folder)], None) == ([str(folder)], None)
+    assert _ray_address(["b.md"], str(folder)) == ([str(folder), "b.md"], "")  # `--ray PATH ...`
+    assert _ray_address(["a.md"], "auto") == (["a.md"], "")
+    assert _ray_address(["a.md"], "10.0.0.5:6379") == (["a.md"], "10.0.0.5:6379")
+    data = ["--data-dir", cli_rag.data_dir]
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--ray", "no-such-cluster", *data])
+    assert result.exit_code == 1 and "is not a Ray address" in result.output
+    # Without the extra: one line naming it.
+    monkeypatch.setitem(sys.modules, "ray", None)
+    result = CliRunner().invoke(app, ["ingest", str(folder / "vicuna.txt"), "--ray", "127.0.0.1:1", *data])
+    assert result.exit_code == 1 and "pip install 'hoprag[ray]'" in result.output, result.output
