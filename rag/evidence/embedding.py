@@ -48,10 +48,17 @@ class VectorCache:
 
 def cosines(vectors: VectorCache, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit]) -> np.ndarray:
     """Cosine of the question with each sentence (the vectors are L2-normalised)."""
+    return similarities(vectors, [question], sentences, hits)[0]
+
+
+def similarities(
+    vectors: VectorCache, queries: Sequence[str], sentences: Sequence[Sentence], hits: Sequence[Hit]
+) -> np.ndarray:
+    """Cosines (queries x sentences), all texts embedded in one call: one model run for short inputs."""
     if not sentences:
-        return np.zeros(0, dtype=np.float32)
-    mat = vectors([question, *(sentence_text(s, hits[s.hit]) for s in sentences)])
-    return mat[1:] @ mat[0]
+        return np.zeros((len(queries), 0), dtype=np.float32)
+    mat = vectors([*queries, *(sentence_text(s, hits[s.hit]) for s in sentences)])
+    return mat[: len(queries)] @ mat[len(queries) :].T
 
 
 @SCORERS.register("embedding")

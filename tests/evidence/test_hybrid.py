@@ -1,0 +1,67 @@
+"""The hybrid scorer's cost control: only a budget of sentence text is embedded, one sentence per passage first."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.config import Settings
+from rag.evidence import ScorerContext, candidate_sentences, make_scorer, rank_sentences
+from rag.evidence.base import Sentence
+from rag.evidence.hybrid import EMBED_AT_LEAST, EMBED_CHARS, embed_choice
+
+
+class CountingEmbedder:
+    """Wraps the real embedder and records every text it is asked to embed, and in how many calls."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.calls = 0
+
+    def embed(self, texts, progress=None):
+        self.calls += 1
+        self.texts += list(texts)
+        return self.inner.embed(texts)
+
+
+def _sentences(lengths_by_hit: list[list[int]]) -> list[Sentence]:
+    out = []
+    for h, lengths in enumerate(lengths_by_hit):
+        pos = 0
+        for n in lengths:
+            out.append(Sentence(h, pos, pos + n, "x" * n))
+            pos += n + 1
+    return out
+
+
+def test_embed_choice_takes_each_passage_best_first_then_the_best_that_fit():
+    sents = _sentences([[100, 100, 100], [100, 100], [100]])
+    cheap = np.array([9.0, 8.0, 7.0, 1.0, 0.5, 0.1])  # passage 0 is best on every sentence
+    keep = embed_choice(cheap, sents, 450)
+    # Each passage's best (0, 3, 5) although passage 0's second and third rank higher; then 1 (best left) fits.
+    assert keep == [0, 1, 3, 5]
+    # Nothing beyond the budget, but always at least EMBED_AT_LEAST sentences, however long.
+    assert embed_choice(cheap[:3], _sentences([[900, 900, 900]]), 100) == list(range(EMBED_AT_LEAST))
+    # A long sentence that does not fit is skipped, a shorter one after it still fits.
+    keep = embed_choice(np.array([4.0, 3.0, 2.0, 1.0]), _sentences([[100, 100, 400, 100]]), 300)
+    assert keep == [0, 1, 3]
+
+
+def test_hybrid_embeds_one_call_within_the_budget_and_still_finds_the_answer(user_embedder, hit):
+    filler = " ".join(f"Sentence number {i} about the weather in the valley is long enough to cost." for i in range(30))
+    answer = "Mirela Vantongeren plays the theremin, an electronic instrument."
+    hits = [hit(filler, "Weather", 0), hit(filler + " " + answer, "Mirela Vantongeren", 1)]
+    counting = CountingEmbedder(user_embedder)
+    scorer = make_scorer("hybrid", ScorerContext(embedder=lambda: counting, engine=lambda: None), Settings())
+    question = "What instrument does Mirela Vantongeren play?"
+    ranked = rank_sentences(question, hits, scorer)
+    assert ranked[0].sentence.text == answer
+    assert counting.calls == 1  # question, residual question and sentences in one model run
+    sentence_chars = sum(len(t) for t in counting.texts if t != question and "Vantongeren play" not in t)
+    assert sentence_chars <= EMBED_CHARS
+    assert len(counting.texts) < len(candidate_sentences(hits)) // 4
+    # Sentences seen again (the next turn of a chat) are not embedded again: only what is new is.
+    first = len(counting.texts)
+    rank_sentences("Which instrument is played by Mirela Vantongeren?", hits, scorer)
+    assert counting.calls == 2 and "Which instrument is played by Mirela Vantongeren?" in counting.texts[first:]
+    assert len(counting.texts) == len(set(counting.texts))
