@@ -74,6 +74,7 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Sequence
 
@@ -147,12 +148,21 @@ class _View:
     embed_model: str | None
     epoch: str
 
-    @property
+    # Computed once per view (a view is never changed, only replaced).
+    @cached_property
+    def committed(self) -> list[str]:
+        return sorted(d for d, r in self.docs.items() if r.status == "committed")
+
+    @cached_property
     def generation(self) -> int:
         h = hashlib.blake2b(self.epoch.encode(), digest_size=8)
-        for doc_id in sorted(d for d, r in self.docs.items() if r.status == "committed"):
+        for doc_id in self.committed:
             h.update(f"\n{doc_id} {self.docs[doc_id].seq}".encode())
         return int.from_bytes(h.digest(), "big") >> 2
+
+    @cached_property
+    def in_flight_chunks(self) -> int:
+        return sum(r.doc.chunks for r in self.docs.values() if r.status != "committed")
 
 
 class ChromaManifest:
@@ -181,6 +191,8 @@ class ChromaManifest:
         self.existed = bool(self._call("count", self._collection.count))
         if not self.existed and local is not None and local.exists():
             self.existed = self._migrate(local)
+        elif local is not None and local.exists():
+            log.info("knowledge base %r: %s is not read, %s holds the documents", kb, local, self._where)
         with self._lock:
             self._load()
 
@@ -264,7 +276,7 @@ class ChromaManifest:
         return [DocumentRow(d, r.doc.source, r.doc.chunks, r.status) for d, r in self._current().docs.items()]
 
     def committed_ids(self) -> list[str]:
-        return [d for d, r in self._current().docs.items() if r.status == "committed"]
+        return list(self._current().committed)
 
     def in_flight_ids(self) -> list[str]:
         """Documents an interrupted write left: ``deleting`` ones, and ``pending`` ones of this site or stale."""
@@ -276,7 +288,7 @@ class ChromaManifest:
         ]
 
     def in_flight_chunks(self) -> int:
-        return sum(r.doc.chunks for r in self._current().docs.values() if r.status != "committed")
+        return self._current().in_flight_chunks
 
     def statuses(self, doc_ids: set[str]) -> dict[str, str]:
         docs = self._current().docs
@@ -295,7 +307,7 @@ class ChromaManifest:
 
     def snapshot(self) -> tuple[int, list[str]]:
         view = self._current()
-        return view.generation, [d for d, r in view.docs.items() if r.status == "committed"]
+        return view.generation, list(view.committed)
 
     def embed_model(self) -> str | None:
         return self._current().embed_model

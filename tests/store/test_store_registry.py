@@ -207,8 +207,14 @@ def test_a_local_manifest_is_migrated_on_first_open(chroma_url, kb, tmp_path, ca
         assert store.recover() == ["m2"]  # this site's interrupted write
     finally:
         store.close()
-    other = Store(tmp_path / "other" / "index", kb, chroma_url)  # a replica sees the migrated documents
+    # Another replica with an old manifest of its own: the registry is not empty, so nothing is copied.
+    (tmp_path / "other" / "index" / kb).mkdir(parents=True)
+    stale = Manifest(tmp_path / "other" / "index" / kb / "manifest.sqlite", kb)
+    stale.restore("stale", "stale.md", "stale", 1, 1)
+    stale.close()
+    other = Store(tmp_path / "other" / "index", kb, chroma_url)
     try:
         assert [d.doc_id for d in other.documents()] == ["m1"]
+        assert (tmp_path / "other" / "index" / kb / "manifest.sqlite").exists()
     finally:
         other.close()
