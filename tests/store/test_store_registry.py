@@ -93,7 +93,19 @@ def test_two_writers_cannot_hide_each_others_changes(client, kb):
     assert sorted(a.committed_ids()) == ["from-a", "from-b"] and a.generation() == reader.generation()
 
 
-def test_reads_poll_the_server_at_most_every_poll_s(client, kb):
+def test_a_poll_reloads_only_when_a_clock_changed(client, kb, monkeypatch):
+    a, b = registry(client, kb, "a"), registry(client, kb, "b")
+    loads = []
+    load = b._load
+    monkeypatch.setattr(b, "_load", lambda clocks=None: loads.append(1) or load(clocks))
+    for _ in range(5):
+        assert b.committed_ids() == []
+    assert loads == []  # the clocks are re-read, not every record
+    a.add_pending(doc("y"))
+    assert b.status("y") == "pending" and len(loads) == 1
+
+
+def test_reads_see_another_writer_within_poll_s(client, kb):
     a, b = registry(client, kb, "a"), registry(client, kb, "b", poll_s=0.5)
     b.committed_ids()
     a.add_pending(doc("x"))
