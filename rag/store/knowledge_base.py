@@ -217,8 +217,7 @@ class Store:
         if not batch:
             return
         with self.locked(write=True), self.manifest.writing():
-            for doc, _, _ in batch:
-                self.manifest.add_pending(doc)
+            self.manifest.add_pending_many([doc for doc, _, _ in batch])
             chunks = [c for _, doc_chunks, _ in batch for c in doc_chunks]
             self.vectors.upsert(chunks, np.concatenate([v for _, _, v in batch]))
             before = self.generation()

@@ -104,6 +104,7 @@ class DocumentManifest(Protocol):
 
     def record_embed_model(self, model_id: str) -> None: ...
     def add_pending(self, doc: Document, replaces: Sequence[str] = ()) -> None: ...
+    def add_pending_many(self, docs: Sequence[Document]) -> None: ...
     def commit(self, doc_id: str, replaces: Sequence[str] = ()) -> None: ...
     def commit_many(self, doc_ids: Sequence[str]) -> None: ...
     def bump(self) -> None: ...
@@ -225,6 +226,14 @@ class Manifest:
             db.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,'pending',?)",
                 (doc.doc_id, doc.source, doc.title, doc.pages, doc.chunks, doc.added, ",".join(replaces)),
+            )
+
+    def add_pending_many(self, docs: Sequence[Document]) -> None:
+        """Rows for new documents ``docs``, invisible until :meth:`commit_many` (one transaction)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,'pending','')",
+                [(d.doc_id, d.source, d.title, d.pages, d.chunks, d.added) for d in docs],
             )
 
     def commit(self, doc_id: str, replaces: Sequence[str] = ()) -> None:

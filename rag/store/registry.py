@@ -12,8 +12,9 @@ knowledge-base name has no dot, so the names cannot collide). It holds:
 - ``meta:embed_model`` (the embedder of the vectors) and ``meta:epoch`` (changed by
   :meth:`ChromaManifest.bump` when a derived index was rebuilt);
 - one *clock* record per writing process, ``clock:<host>-<pid>-<random>``, whose
-  value the process replaces after each of its writes (a few hundred bytes each,
-  never removed: a reader reads them all, in one small ``get``).
+  value the process replaces after each of its writes (a few hundred bytes each; an
+  open removes those not written for :data:`CLOCK_TTL_S`, which readers take for one
+  more change).
 
 Visibility. Chroma has no transactions, so a change is one upsert request: a document
 becomes visible by the upsert of its own record with status ``committed`` (its chunks
@@ -86,6 +87,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0  # a read re-checks the clocks at most this often
 STALE_PENDING_S = 3600.0  # another site's pending document older than this is an interrupted write
+CLOCK_TTL_S = 7 * 86400.0  # a clock record not written for this long is removed (its process is long gone)
 SUFFIX = ".docs"
 _PREFIX = "hoprag-"
 _VECTOR = [1.0]  # Chroma stores a vector per record; the registry never queries by it
@@ -194,6 +196,7 @@ class ChromaManifest:
         elif local is not None and local.exists():
             log.info("knowledge base %r: %s is not read, %s holds the documents", kb, local, self._where)
         with self._lock:
+            self._prune_clocks()
             self._load()
 
     @property
@@ -213,6 +216,13 @@ class ChromaManifest:
     def _read_clocks(self) -> dict[str, str]:
         got = self._call("get clocks", lambda: self._collection.get(where={"kind": "clock"}, include=["metadatas"]))
         return {i: str((m or {}).get("value", "")) for i, m in zip(got["ids"], got["metadatas"])}
+
+    def _prune_clocks(self) -> None:
+        got = self._call("get clocks", lambda: self._collection.get(where={"kind": "clock"}, include=["metadatas"]))
+        old = [i for i, m in zip(got["ids"], got["metadatas"]) if time.time() - float((m or {}).get("written", 0)) >
+               CLOCK_TTL_S]
+        if old:
+            self._call("delete clocks", lambda: self._collection.delete(ids=old))
 
     def _load(self, clocks: dict[str, str] | None = None) -> None:
         """Read every record (the clocks first: a write they show is in the records read after)."""
@@ -321,9 +331,12 @@ class ChromaManifest:
             self._call("upsert", lambda: self._collection.upsert(
                 ids=part, metadatas=[records[i] for i in part], embeddings=[_VECTOR] * len(part)))
 
-    def _write(self, change: Callable[[_View], tuple[_View, dict[str, dict[str, Any]], list[str]]]) -> None:
+    def _write(
+        self, change: Callable[[_View], tuple[_View, dict[str, dict[str, Any]], list[str]]], tick: bool = True
+    ) -> None:
         """Apply ``change`` (the new view, records to upsert, record ids to delete) to the server, then tick the
-        clock: records first, so a reader that sees the new clock value finds them."""
+        clock: records first, so a reader that sees the new clock value finds them. Without ``tick`` other
+        readers learn of the change with the next one (each request to the server costs tens of ms)."""
         with self._lock:
             view, upserts, deletes = change(self._view)
             if upserts:
@@ -331,9 +344,10 @@ class ChromaManifest:
             if deletes:
                 self._call("delete", lambda: self._collection.delete(ids=deletes))
             self._view = view
-            tick = _stamp()
-            self._upsert({f"clock:{self.writer}": {"kind": "clock", "value": tick, "written": time.time()}})
-            self._clocks = {**self._clocks, f"clock:{self.writer}": tick}
+            if tick:
+                value = _stamp()
+                self._upsert({f"clock:{self.writer}": {"kind": "clock", "value": value, "written": time.time()}})
+                self._clocks = {**self._clocks, f"clock:{self.writer}": value}
 
     def _set_status(self, view: _View, updates: dict[str, str]) -> tuple[_View, dict[str, dict[str, Any]]]:
         docs = dict(view.docs)
@@ -353,8 +367,16 @@ class ChromaManifest:
                                {"meta:embed_model": {"kind": "meta", "value": model_id}}, []))
 
     def add_pending(self, doc: Document, replaces: Sequence[str] = ()) -> None:
+        """A pending record (no clock tick: nothing visible changes, the commit's tick tells other readers)."""
         rec = _Record(doc, "pending", ",".join(replaces), _stamp(), self.site, time.time())
-        self._write(lambda v: (replace(v, docs={**v.docs, doc.doc_id: rec}), {f"doc:{doc.doc_id}": rec.meta()}, []))
+        self._write(lambda v: (replace(v, docs={**v.docs, doc.doc_id: rec}), {f"doc:{doc.doc_id}": rec.meta()}, []),
+                    tick=False)
+
+    def add_pending_many(self, docs: Sequence[Document]) -> None:
+        now = time.time()
+        recs = {d.doc_id: _Record(d, "pending", "", _stamp(), self.site, now) for d in docs}
+        self._write(lambda v: (replace(v, docs={**v.docs, **recs}), {f"doc:{d}": r.meta() for d, r in recs.items()},
+                               []), tick=False)
 
     def commit(self, doc_id: str, replaces: Sequence[str] = ()) -> None:
         """Make ``doc_id`` visible and ``replaces`` invisible in one upsert request."""

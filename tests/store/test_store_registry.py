@@ -56,8 +56,7 @@ def test_a_commit_is_seen_by_another_instance_with_the_same_generation(client, k
     assert not b.existed and b.documents() == []
     g0 = b.generation()
     a.add_pending(doc("d1"))
-    assert b.documents() == [] and b.status("d1") == "pending" and b.generation() == g0  # pending: invisible
-    assert b.in_flight_chunks() == 2
+    assert b.documents() == [] and b.generation() == g0  # pending: invisible (and no clock tick)
     a.commit("d1")
     assert [d.doc_id for d in b.documents()] == ["d1"] and b.status("d1") == "committed"
     assert b.generation() != g0 and b.generation() == a.generation()
@@ -66,6 +65,7 @@ def test_a_commit_is_seen_by_another_instance_with_the_same_generation(client, k
     a.add_pending(doc("d2", source="d1.md"), replaces=["d1"])
     a.commit("d2", replaces=["d1"])
     assert b.statuses({"d1", "d2", "nope"}) == {"d1": "deleting", "d2": "committed"}
+    assert b.in_flight_chunks() == 2 and b.in_flight_ids() == ["d1"]
     assert [d.doc_id for d in b.by_source("d1.md")] == ["d2"]
     g2 = b.generation()
     a.remove("d1")  # the committed set does not change: neither does the generation
@@ -102,7 +102,8 @@ def test_a_poll_reloads_only_when_a_clock_changed(client, kb, monkeypatch):
         assert b.committed_ids() == []
     assert loads == []  # the clocks are re-read, not every record
     a.add_pending(doc("y"))
-    assert b.status("y") == "pending" and len(loads) == 1
+    a.commit("y")
+    assert b.status("y") == "committed" and len(loads) == 1
 
 
 def test_reads_see_another_writer_within_poll_s(client, kb):
@@ -230,3 +231,36 @@ def test_a_local_manifest_is_migrated_on_first_open(chroma_url, kb, tmp_path, ca
         assert (tmp_path / "other" / "index" / kb / "manifest.sqlite").exists()
     finally:
         other.close()
+
+
+def test_old_clock_records_are_pruned_on_open(client, kb, monkeypatch):
+    a = registry(client, kb, "a")
+    a.add_pending(doc("z"))
+    a.record_embed_model("m")
+    reader = registry(client, kb, "reader")
+    assert f"clock:{a.writer}" in reader._read_clocks()
+    import rag.store.registry as reg
+
+    monkeypatch.setattr(reg, "CLOCK_TTL_S", -1.0)
+    registry(client, kb, "b")  # opening prunes every clock older than the TTL
+    assert reader._read_clocks() == {}
+    assert reader.status("z") == "pending"  # the removal reads as a change: nothing lost
+    a.commit("z")
+    assert reader.committed_ids() == ["z"] and f"clock:{a.writer}" in reader._read_clocks()
+
+
+def test_a_batch_of_documents_is_one_commit_seen_whole(chroma_url, kb, tmp_path):
+    a = Store(tmp_path / "a" / "index", kb, chroma_url)
+    b = Store(tmp_path / "b" / "index", kb, chroma_url)
+    try:
+        g0 = b.generation()
+        batch = [(doc(d, chunks=1), _chunks(d, [f"The {d} is a camelid."]), _vectors(1, i))
+                 for i, d in enumerate(["vicuna", "guanaco"])]
+        a.add_documents(batch)
+        b.manifest.refresh()
+        assert sorted(b.committed_ids()) == ["guanaco", "vicuna"] and b.generation() == a.generation() != g0
+        assert b.bm25_search("guanaco camelid", 1)[0].chunk.doc_id == "guanaco"
+        assert a.lexical.table.generation() == a.generation()
+    finally:
+        a.close()
+        b.close()
