@@ -32,6 +32,10 @@ replaces its own clock, so two writers on two machines cannot overwrite each oth
 signal (a single shared counter could be: both read 5, both write 6, and a replica
 that saw the first 6 misses the second change). A replica therefore sees a change at
 most ``POLL_S`` plus one reload after it was written (a query then, or the next).
+A new ``pending`` record ticks no clock (nothing visible changes; the commit ticks).
+Measured on this machine (two stores on two data dirs, one ``chroma run``): a commit
+visible to the other's BM25 search after 0.26 s median, 0.72 s max; a delete 0.86 s.
+A full reload reads every record: 0.8 s for 10,000 documents.
 
 The generation. The lexical and name indexes record the generation they stand for
 and catch up when it differs, so ``generation()`` must change whenever the committed
