@@ -22,6 +22,8 @@ import math
 from collections.abc import Mapping
 from typing import Callable, Iterator
 
+import numpy as np
+
 from rag.store.lexical import NAMES_VERSION_KEY, ChunkTable
 from rag.types import Chunk
 
@@ -66,7 +68,7 @@ class NameView:
         self.idf = _Idf(self)
         self.titled = _Titled(table)
         self._named: dict[str, list[tuple[str, int]]] = {}
-        self._posted: dict[str, list[tuple[str, int]]] = {}
+        self._posted: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
 
     def scaled_idf(self, df: int) -> float:
         n = max(self.n, 1)
@@ -88,37 +90,55 @@ class NameView:
             self._remember(self._named, chunk_id, self.table.db().execute(sql, (chunk_id,)).fetchall())
         return [(name, df) for name, df in self._named[chunk_id] if name not in exclude and df <= limit]
 
-    def _postings(self, name: str) -> list[tuple[str, int]]:
-        """The chunks that mention ``name`` (and whether it is their title); their chunks are kept for ``chunks``."""
+    def _postings(self, name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The chunks that mention ``name``: their ids, rows and whether ``name`` is their title."""
         if name not in self._posted:
-            sql = "SELECT c.id, n.title, c.text, c.meta FROM names n JOIN chunks c ON c.row = n.row WHERE n.name = ?"
+            sql = "SELECT c.id, n.row, n.title FROM names n JOIN chunks c ON c.row = n.row WHERE n.name = ?"
             found = self.table.db().execute(sql, (name,)).fetchall()
-            if len(self.chunks.kept) > 200_000:
-                self.chunks.kept.clear()
-            for cid, _, text, meta in found:
-                if cid not in self.chunks.kept:
-                    self.chunks.kept[cid] = Chunk.from_metadata(cid, text, json.loads(meta))
-            self._remember(self._posted, name, [(cid, title) for cid, title, _, _ in found])
+            ids = [cid for cid, _, _ in found]
+            rows = np.fromiter((row for _, row, _ in found), dtype=np.int64, count=len(found))
+            titles = np.fromiter((bool(t) for _, _, t in found), dtype=bool, count=len(found))
+            self._remember(self._posted, name, (ids, rows, titles))
         return self._posted[name]
 
     @staticmethod
-    def _remember(cache: dict, key: str, value: list) -> None:
+    def _remember(cache: dict, key: str, value: object) -> None:
         if len(cache) > 50_000:  # a bounded memo per generation (a view lives for one generation)
             cache.clear()
         cache[key] = value
 
+    def link_arrays(
+        self, chunk_id: str, exclude: set[str], max_df: float, title_weight: float = 0.0
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """:meth:`links` as arrays: the linked chunks' ids, rows (ascending) and weights (float64).
+
+        At a million chunks a parent links thousands of chunks (each name up to :data:`MAX_POSTINGS`),
+        too many for Python work per link within a question's budget.
+        """
+        ids: list[str] = []
+        rows, weights = [], []
+        for name, df in self._rare(chunk_id, exclude, max_df):
+            idf = self.scaled_idf(df)
+            found, at, titles = self._postings(name)
+            ids += found
+            rows.append(at)
+            weights.append(np.where(titles, idf * (1 + title_weight), idf) if title_weight else np.full(len(at), idf))
+        if not ids:
+            return [], np.zeros(0, np.int64), np.zeros(0, np.float64)
+        row, weight = np.concatenate(rows), np.concatenate(weights)
+        order = np.lexsort((-weight, row))  # by row, its best weight first
+        first = np.ones(len(order), bool)
+        first[1:] = row[order[1:]] != row[order[:-1]]
+        pick = order[first]
+        own = next((i for i, cid in enumerate(ids) if cid == chunk_id), None)
+        pick = pick[(weight[pick] > 0) & (row[pick] != (row[own] if own is not None else -1))]
+        return [ids[i] for i in pick.tolist()], row[pick], weight[pick]
+
     def links(self, chunk_id: str, exclude: set[str], max_df: float, title_weight: float = 0.0) -> dict[str, float]:
         """Chunks sharing a rare name with ``chunk_id`` → the best shared name's weight (IDF, times
         ``1 + title_weight`` when the name is the linked chunk's title)."""
-        out: dict[str, float] = {}
-        for name, df in self._rare(chunk_id, exclude, max_df):
-            idf = self.scaled_idf(df)
-            for other, title in self._postings(name):
-                weight = idf * (1 + title_weight) if title and title_weight else idf
-                if weight > out.get(other, 0.0):
-                    out[other] = weight
-        out.pop(chunk_id, None)
-        return out
+        ids, _, weights = self.link_arrays(chunk_id, exclude, max_df, title_weight)
+        return dict(zip(ids, weights.tolist()))
 
 
 class _Chunks(Mapping):
@@ -126,12 +146,8 @@ class _Chunks(Mapping):
 
     def __init__(self, table: ChunkTable) -> None:
         self.table = table
-        self.kept: dict[str, Chunk] = {}  # the chunks of the postings read so far (see NameView._postings)
 
     def __getitem__(self, chunk_id: str) -> Chunk:
-        chunk = self.kept.get(chunk_id)
-        if chunk is not None:
-            return chunk
         got = self.table.chunk_by_id(chunk_id)
         if got is None:
             raise KeyError(chunk_id)

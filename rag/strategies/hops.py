@@ -44,6 +44,7 @@ Rules:
 
 from __future__ import annotations
 
+import heapq
 import inspect
 import math
 import re
@@ -60,7 +61,8 @@ import numpy as np
 
 from rag.config import Settings
 from rag.retrieve import RETRIEVERS, Filters, RetrievalContext, trace_step
-from rag.store.lexical import BM25Index, tokenize
+from rag.store.lexical import BM25Index, best, tokenize
+from rag.store.names import NameView
 from rag.types import Chunk, Hit, TraceStep
 
 # A run of capitalised words (or numbers) on one line, allowing a lower-case particle inside ("Bank of England").
@@ -185,15 +187,33 @@ class _Lexical:
     def __init__(self, index: BM25Index) -> None:
         self.index = index
 
-    def scores(self, tokens: list[str]) -> np.ndarray:
-        """BM25 scores divided by the best one (all zero when nothing matches)."""
-        raw = self.index.scores(tokens)
-        best = float(raw.max()) if raw.size else 0.0
-        return raw / best if best > 0 else raw
+    def scores(self, tokens: list[str]) -> "_Scores":
+        """BM25 scores divided by the best one, of the positions that match (none when nothing matches)."""
+        positions, raw = self.index.sparse_scores(tokens)
+        top = float(raw.max()) if raw.size else 0.0
+        return _Scores(positions, raw / top if top > 0 else raw)
 
-    def of(self, scores: np.ndarray, chunk_id: str) -> float:
-        row = self.index.position(chunk_id)
-        return float(scores[row]) if row is not None else 0.0
+
+@dataclass(frozen=True)
+class _Scores:
+    """Scores of the matching positions of a BM25 index (ascending positions; every other position scores 0)."""
+
+    positions: np.ndarray
+    values: np.ndarray
+
+    def of_rows(self, index: BM25Index, rows: np.ndarray) -> np.ndarray:
+        """The scores (float64) of the chunks at chunk table ``rows`` (0 where a row does not match)."""
+        out = np.zeros(len(rows), dtype=np.float64)
+        at = index.positions(rows)
+        i = np.searchsorted(self.positions, at)
+        hit = (at >= 0) & (i < len(self.positions))
+        hit[hit] = self.positions[i[hit]] == at[hit]
+        out[hit] = self.values[i[hit]]
+        return out
+
+    def best(self, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best (position, score), best first, ties by position."""
+        return [(int(self.positions[i]), float(self.values[i])) for i in best(self.values, k)]
 
 
 # What a name is: any change of this module re-extracts the stored names (rag.store.names).
@@ -230,7 +250,8 @@ class HopRetriever:
         if not found:
             return [], [trace_step("hop", query, [], t0, hop=1)]
         base = {h.chunk.id: h.score for h in found}
-        chunks = {h.chunk.id: h.chunk for h in found}
+        # The chunks of the candidates, read when shown or expanded (a hop links thousands at scale).
+        chunks = _Pool({h.chunk.id: h.chunk for h in found})
         # A chunk outside the dense pool scores no better than the pool's last one.
         floor = found[-1].score
         total = dict(base)
@@ -243,11 +264,14 @@ class HopRetriever:
         lexical_on = self.residual_weight > 0 or self.lexical_weight > 0
         for hop in range(2, self.hops + 1):
             t1 = time.perf_counter()
-            index = index or name_index(self.ctx.store)
+            if index is None:
+                index = name_index(self.ctx.store)
+                chunks.source = index.chunks
             if lexical_on and lexical is None:
                 lexical = lexical_index(self.ctx.store)
             before = [h.chunk.id for h in _top(total, chunks, k)]
-            frontier = [cid for cid in _ranked(total) if cid not in expanded][: self.branches]
+            frontier = [cid for cid in _ranked(total, self.branches + len(expanded)) if cid not in expanded]
+            frontier = frontier[: self.branches]
             bridges = [self._bridge(parent, index, exclude) for parent in frontier]
             residuals, bridge_tokens = self._tokens(query, [chunks[c] for c in frontier], bridges, lexical is not None)
             queries: dict[str, str] = {}
@@ -258,13 +282,11 @@ class HopRetriever:
                     queries[parent] = " ".join(residual + bridge)
                 gains = self._gains(parent, total[parent], residual, residual + extra, index, lexical, exclude)
                 for cid, gain in gains.items():
-                    if cid not in chunks:
-                        chunk = index.chunks.get(cid)
-                        if chunk is None or floor < self.min_score:
+                    if cid not in base:
+                        if floor < self.min_score:
                             continue
-                        if filters and not filters.accepts(chunk_hit(chunk)):
+                        if filters and not filters.accepts(chunk_hit(chunks[cid])):
                             continue
-                        chunks[cid] = chunk
                         base[cid] = floor
                     if gain > bonus.get(cid, 0.0):
                         bonus[cid] = gain
@@ -288,7 +310,7 @@ class HopRetriever:
                 break
         return _top(total, chunks, k), steps
 
-    def _bridge(self, parent: str, index: NameIndex, exclude: set[str]) -> list[str]:
+    def _bridge(self, parent: str, index: NameView, exclude: set[str]) -> list[str]:
         """The parent's rare names the question lacks (numbers left out: a year is a weak bridge)."""
         return [n for n in index.rare(parent, exclude, self.max_df) if not n.replace(" ", "").isdigit()]
 
@@ -313,44 +335,47 @@ class HopRetriever:
         score: float,
         residual: list[str],
         lexical_query: list[str],
-        index: NameIndex,
+        index: NameView,
         lexical: _Lexical | None,
         exclude: set[str],
     ) -> dict[str, float]:
         """What ``parent`` (current score ``score``) adds to each chunk it proposes."""
-        gains = {
-            cid: self.link_weight * score * weight
-            for cid, weight in index.links(parent, exclude, self.max_df, self.title_weight).items()
-        }
+        ids, rows, weights = index.link_arrays(parent, exclude, self.max_df, self.title_weight)
+        gained = self.link_weight * score * weights
+        if lexical is not None and self.residual_weight > 0 and residual and len(ids):
+            gained = gained + self.residual_weight * score * lexical.scores(residual).of_rows(lexical.index, rows)
+        gains = dict(zip(ids, gained.tolist()))
         if lexical is None:
             return gains
-        if self.residual_weight > 0 and residual:
-            scores = lexical.scores(residual)
-            for cid in gains:
-                gains[cid] += self.residual_weight * score * lexical.of(scores, cid)
         if self.lexical_weight > 0 and lexical_query:
-            scores = lexical.scores(lexical_query)
-            # The best LEXICAL_HITS by score, ties by position (argpartition: no full sort of a large index).
-            top = np.arange(len(scores))
-            if len(scores) > LEXICAL_HITS:
-                top = np.argpartition(-scores, LEXICAL_HITS)[:LEXICAL_HITS]
-            for row in top[np.lexsort((top, -scores[top]))]:
-                if scores[row] <= 0:
+            # The best LEXICAL_HITS by score, ties by position.
+            for row, value in lexical.scores(lexical_query).best(LEXICAL_HITS):
+                if value <= 0:
                     break
                 cid = lexical.index.chunks[row].id
                 if cid != parent:
-                    gains[cid] = max(gains.get(cid, 0.0), self.lexical_weight * score * float(scores[row]))
+                    gains[cid] = max(gains.get(cid, 0.0), self.lexical_weight * score * value)
         return gains
+
+
+class _Pool(dict):
+    """Candidate id → chunk; a chunk linked by a hop is read from the name index when first used."""
+
+    source: Any = None
+
+    def __missing__(self, chunk_id: str) -> Chunk:
+        chunk = self[chunk_id] = self.source[chunk_id]
+        return chunk
 
 
 def chunk_hit(chunk: Chunk) -> Hit:
     return Hit(chunk, 0.0)
 
 
-def _ranked(scores: dict[str, float]) -> list[str]:
-    # Sort the ids by score (ties by id for determinism): ranks, never raw argsort positions.
-    return sorted(scores, key=lambda cid: (-scores[cid], cid))
+def _ranked(scores: dict[str, float], n: int) -> list[str]:
+    # The best n ids by score (ties by id for determinism): ranks, never raw argsort positions.
+    return heapq.nsmallest(n, scores, key=lambda cid: (-scores[cid], cid))
 
 
 def _top(scores: dict[str, float], chunks: dict[str, Chunk], k: int) -> list[Hit]:
-    return [Hit(chunks[cid], score=scores[cid], rank=i, origin="hops") for i, cid in enumerate(_ranked(scores)[:k])]
+    return [Hit(chunks[cid], score=scores[cid], rank=i, origin="hops") for i, cid in enumerate(_ranked(scores, k))]
