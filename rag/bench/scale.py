@@ -115,7 +115,9 @@ def measure(size: int, data_dir: Path, vectors: str = "random", seed: int = 0) -
 
         embedder = make_embedder(settings)
         embedder.embed(["warm up"])
-    store = Store(data_dir / "index", "scale")
+    from rag.store.vectors import hnsw_configuration
+
+    store = Store(data_dir / "index", "scale", hnsw=hnsw_configuration(settings))
     stored: list[np.ndarray] = []
     t0 = time.perf_counter()
     batch = []

@@ -19,7 +19,7 @@ import socket
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,13 @@ class Store:
     (:attr:`lexical`). Hold :meth:`locked` to use the parts directly."""
 
     def __init__(
-        self, index_dir: Path, kb: str, chroma_url: str = "", client: Any = None, lock_timeout_s: float = 120.0
+        self,
+        index_dir: Path,
+        kb: str,
+        chroma_url: str = "",
+        client: Any = None,
+        lock_timeout_s: float = 120.0,
+        hnsw: Mapping[str, int] | None = None,
     ) -> None:
         self.kb = kb
         self.layout = Layout(Path(index_dir), kb)
@@ -59,7 +65,7 @@ class Store:
             self.guard.on_foreign_write(partial(reload_embedded, self.layout.chroma_dir))
         # Creating the embedded database is a write too (two first openers race on its tables).
         with self.guard.hold(lock_timeout_s) if self._embedded else contextlib.nullcontext():
-            self.vectors = VectorStore(kb, self.layout.chroma_dir, chroma_url, client)
+            self.vectors = VectorStore(kb, self.layout.chroma_dir, chroma_url, client, hnsw)
             self._version = self.guard.version
         self.manifest: DocumentManifest
         if chroma_url or (client is not None and is_server_client(client)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -100,6 +100,15 @@ class _ChromaErrors:
         return call
 
 
+def hnsw_configuration(settings: Any) -> dict[str, int]:
+    """The Chroma HNSW configuration of ``settings`` (``hnsw_*``) for :class:`VectorStore`."""
+    return {
+        "max_neighbors": settings.hnsw_max_neighbors,
+        "ef_construction": settings.hnsw_ef_construction,
+        "ef_search": settings.hnsw_ef_search,
+    }
+
+
 def _chunks(res: dict[str, Any]) -> list[Chunk]:
     return [Chunk.from_metadata(i, t or "", m or {}) for i, t, m in zip(res["ids"], res["documents"], res["metadatas"])]
 
@@ -111,8 +120,11 @@ class VectorStore:
     ``url`` is set, or this process's embedded client of ``persist_dir``.
     """
 
-    def __init__(self, kb: str, persist_dir: Path, url: str = "", client: Any = None) -> None:
+    def __init__(
+        self, kb: str, persist_dir: Path, url: str = "", client: Any = None, hnsw: Mapping[str, int] | None = None
+    ) -> None:
         self.kb = kb
+        self.hnsw = dict(hnsw or {})
         self.persist_dir = persist_dir
         self.url = url
         self.embedded = not url and client is None
@@ -127,9 +139,15 @@ class VectorStore:
         try:
             # embedding_function=None: hoprag always passes its own vectors, and
             # Chroma's default function would try to download a model.
+            # The HNSW graph's parameters apply when the collection is created (an existing one keeps its
+            # graph); its ef_search can change at any time.
             inner = self.client.get_or_create_collection(
-                name=f"hoprag-{self.kb}", embedding_function=None, metadata={"hnsw:space": "cosine"}
+                name=f"hoprag-{self.kb}", embedding_function=None,
+                configuration={"hnsw": {"space": "cosine", **self.hnsw}},
             )
+            ef_search = self.hnsw.get("ef_search")
+            if ef_search and (inner.configuration.get("hnsw") or {}).get("ef_search") != ef_search:
+                inner.modify(configuration={"hnsw": {"ef_search": ef_search}})
         except Exception as exc:
             raise StoreError(
                 f"cannot open the Chroma collection of knowledge base {self.kb!r} ({self.where}): {exc}"
