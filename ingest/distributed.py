@@ -22,15 +22,16 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from rag.config import Settings
+from rag.embed.base import BatchDependent
 from rag.errors import HopragError, IngestError
 from rag.extras import require
 
-from ingest.embed_cache import CacheLookup, EmbeddingCache, text_key
+from ingest.embed_cache import CacheLookup, EmbeddingCache
 from ingest.parse import ParseJob, Parsed, parse, read, token_counter
 from ingest.pipeline import Prepared, Progress
 
@@ -50,47 +51,72 @@ def _ray() -> Any:
 
 
 # ---- worker side ------------------------------------------------------------------------------
-_worker_embedder: tuple[Settings, Any] | None = None
+_worker: tuple[Settings, Any, Callable[[str], int]] | None = None  # settings, embedder, token counter
 
 
-def _embedder(settings: Settings) -> Any:
-    """This worker process's embedder for ``settings``, built once, with the task's CPUs as threads."""
-    global _worker_embedder
-    if _worker_embedder is None or _worker_embedder[0] != settings:
+def _embedder(settings: Settings) -> tuple[Any, Callable[[str], int]]:
+    """This worker process's embedder for ``settings`` and its token counter, built once (threads: the task's CPUs)."""
+    global _worker
+    if _worker is None or _worker[0] != settings:
         from rag.embed import make_embedder
 
         cpus = max(1, int(_ray().get_runtime_context().get_assigned_resources().get("CPU", 1)))
         os.environ.setdefault("RAYON_NUM_THREADS", str(cpus))  # the Rust tokenizer's pool
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        threads = settings.embed_threads or cpus
-        _worker_embedder = (settings, make_embedder(settings.replace(embed_threads=threads)))
-    return _worker_embedder[1]
+        embedder = make_embedder(settings.replace(embed_threads=settings.embed_threads or cpus))
+        # The counter a local ingest's parser processes use (ingest.parse.token_counter), so the chunks are the same.
+        _worker = (settings, embedder, token_counter(embedder) or embedder.count_tokens)
+    return _worker[1], _worker[2]
 
 
 def model_id_task(settings: Settings) -> str:
     """The embedder's id (and a warm worker: the model is loaded)."""
-    return _embedder(settings).model_id
+    return _embedder(settings)[0].model_id
 
 
-def parse_task(job: ParseJob, settings: Settings, embed_up_to: int) -> tuple[Parsed | str, np.ndarray | None]:
-    """Parse one file; embed it too when it has at most ``embed_up_to`` chunks (one task instead of two)."""
+def shards(embedder: Any, texts: Sequence[str]) -> list[list[int]]:
+    """``texts`` split into parts of about :data:`SHARD_CHUNKS`, as index lists, each to embed in its order.
+
+    For a :class:`~rag.embed.base.BatchDependent` embedder the parts are whole runs of the batches
+    one ``embed(texts)`` call makes, so the vectors are the ones a local ingest gets.
+    """
+    if isinstance(embedder, BatchDependent):
+        parts: list[list[int]] = [[]]
+        for batch in embedder.batches(texts):
+            if len(parts[-1]) >= SHARD_CHUNKS:
+                parts.append([])
+            parts[-1].extend(batch)
+        return parts
+    return [list(range(i, min(i + SHARD_CHUNKS, len(texts)))) for i in range(0, len(texts), SHARD_CHUNKS)]
+
+
+def parse_task(job: ParseJob, settings: Settings) -> tuple[Parsed | str, list[list[int]], np.ndarray | None]:
+    """Parse one file: the parsed file (or why not), how to shard its distinct chunk texts, and their vectors
+    when there is one shard only (a small file: one task instead of two)."""
     pause = float(os.environ.get(PAUSE_ENV) or 0)
     if pause:
         time.sleep(pause)
-    embedder = _embedder(settings)
+    embedder, count_tokens = _embedder(settings)
     try:
-        parsed = parse(job, token_counter(embedder) or embedder.count_tokens)
+        parsed = parse(job, count_tokens)
     except HopragError as exc:
-        return str(exc), None
+        return str(exc), [], None
     except Exception as exc:  # a parser bug on a strange file must not kill the batch
-        return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})", None
-    if len(parsed.chunks) > embed_up_to:
-        return parsed, None
-    return parsed, embedder.embed([c.embed_text for c in parsed.chunks])
+        return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})", [], None
+    texts = _distinct(parsed)
+    plan = shards(embedder, texts)
+    if len(plan) > 1:
+        return parsed, plan, None
+    return parsed, plan, embedder.embed(texts)
 
 
 def embed_task(texts: Sequence[str], settings: Settings) -> np.ndarray:
-    return _embedder(settings).embed(list(texts))
+    return _embedder(settings)[0].embed(list(texts))
+
+
+def _distinct(parsed: Parsed) -> list[str]:
+    """The chunk texts to embed, each once, in first-seen order (as ingest.embed_cache sends them)."""
+    return list(dict.fromkeys(c.embed_text for c in parsed.chunks))
 
 
 # ---- driver side ------------------------------------------------------------------------------
@@ -102,8 +128,9 @@ class _Doc:
     source: str
     parsed: Parsed | None = None
     lookup: CacheLookup | None = None
-    shards: list[np.ndarray | None] = dataclasses.field(default_factory=list)
-    left: int = 0
+    vectors: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # text -> vector
+    left: int = 0  # embedding tasks still running
+    total: int = 0
 
 
 class RayRunner:
@@ -177,29 +204,33 @@ class RayRunner:
         window = self.window or 2 * self.cpus()
         queue = list(enumerate(jobs))
         queue.reverse()
-        in_flight: dict[Any, tuple[_Doc, int]] = {}  # task ref -> (its file, -1 for the parse task or the shard number)
+        in_flight: dict[Any, tuple[_Doc, list[str] | None]] = {}  # task -> (its file, the texts of an embed task)
         open_docs: dict[int, _Doc] = {}
 
         def submit_parse() -> Prepared | None:
             index, job = queue.pop()
             note(job.source, "parse", 0.0)
             try:
-                # The bytes go with the task: a remote node needs no shared disk. OCR results are cached
-                # on the node that reads the page (the driver's cache path may not exist there).
+                # The bytes go with the task: a remote node needs no shared disk. OCR results are not
+                # cached (the driver's cache file is not on the other nodes).
                 remote_job = dataclasses.replace(job, data=read(job), path=None, ocr_cache=None)
             except IngestError as exc:
                 return Prepared(index, str(exc))
             doc = open_docs[index] = _Doc(index, job.source)
-            in_flight[self._remote["parse"].remote(remote_job, settings, SHARD_CHUNKS)] = (doc, -1)
+            in_flight[self._remote["parse"].remote(remote_job, settings)] = (doc, None)
             return None
 
-        def fail(doc: _Doc, reason: str) -> Prepared:
+        def finish(doc: _Doc, reason: str | None = None) -> Prepared:
             for ref, (other, _) in list(in_flight.items()):
                 if other is doc:
                     ray.cancel(ref)
                     del in_flight[ref]
             open_docs.pop(doc.index, None)
-            return Prepared(doc.index, reason)
+            if reason is not None:
+                return Prepared(doc.index, reason)
+            lookup = doc.lookup
+            new = [doc.vectors[t] for t in lookup.to_embed]
+            return Prepared(doc.index, doc.parsed, lookup.complete(np.stack(new) if new else None), lookup.hits)
 
         while queue or in_flight:
             while queue and len(open_docs) < window:
@@ -209,49 +240,42 @@ class RayRunner:
             if not in_flight:
                 continue
             ready, _ = ray.wait(list(in_flight), num_returns=1)
-            ref = ready[0]
-            doc, shard = in_flight.pop(ref)
+            doc, texts = in_flight.pop(ready[0])
             try:
-                result = ray.get(ref)
+                result = ray.get(ready[0])
             except ray.exceptions.RayError as exc:
                 log.warning("Ray task for %s failed: %s", doc.source, str(exc).splitlines()[0][:200])
-                yield fail(doc, f"the Ray task failed after {MAX_RETRIES} retries ({type(exc).__name__})")
+                yield finish(doc, f"the Ray task failed after {MAX_RETRIES} retries ({type(exc).__name__})")
                 continue
-            if shard < 0:
-                parsed, vectors = result
-                if isinstance(parsed, str):
-                    yield fail(doc, parsed)
-                    continue
-                doc.parsed = parsed
-                texts = [c.embed_text for c in parsed.chunks]
-                if vectors is not None:  # a small file: the parse task embedded it
-                    open_docs.pop(doc.index)
-                    if cache is not None:
-                        cache.put([text_key(t) for t in texts], vectors)
-                    yield Prepared(doc.index, parsed, np.asarray(vectors, dtype=np.float32))
-                    continue
-                doc.lookup = CacheLookup(cache, texts)
-                missing = doc.lookup.to_embed
-                note(doc.source, "embed", 0.3)
-                if not missing:
-                    yield _finish(open_docs, doc, None)
-                    continue
-                parts = [missing[i : i + SHARD_CHUNKS] for i in range(0, len(missing), SHARD_CHUNKS)]
-                doc.shards = [None] * len(parts)
-                doc.left = len(parts)
-                for n, part in enumerate(parts):
-                    in_flight[self._remote["embed"].remote(part, settings)] = (doc, n)
+            if texts is not None:  # an embedding task
+                doc.vectors.update(zip(texts, result))
+                doc.left -= 1
+                note(doc.source, "embed", 0.3 + 0.6 * (1 - doc.left / doc.total))
+                if doc.left == 0:
+                    yield finish(doc)
                 continue
-            doc.shards[shard] = result
-            doc.left -= 1
-            note(doc.source, "embed", 0.3 + 0.6 * (1 - doc.left / len(doc.shards)))
-            if doc.left == 0:
-                yield _finish(open_docs, doc, np.concatenate(doc.shards))
-
-
-def _finish(open_docs: dict[int, _Doc], doc: _Doc, new: np.ndarray | None) -> Prepared:
-    open_docs.pop(doc.index, None)
-    return Prepared(doc.index, doc.parsed, doc.lookup.complete(new), doc.lookup.hits)
+            parsed, plan, vectors = result
+            if isinstance(parsed, str):
+                yield finish(doc, parsed)
+                continue
+            doc.parsed = parsed
+            doc.lookup = CacheLookup(cache, [c.embed_text for c in parsed.chunks])
+            distinct = _distinct(parsed)
+            if vectors is not None:  # a small file: embedded by its parse task
+                doc.vectors.update(zip(distinct, vectors))
+                yield finish(doc)
+                continue
+            # Only what the embedding cache lacks is sent, in the embedder's batches (see shards()).
+            missing = doc.lookup.missing.values()
+            wanted = set(missing)
+            parts = [[distinct[i] for i in part if distinct[i] in wanted] for part in plan]
+            parts = [part for part in parts if part]
+            note(doc.source, "embed", 0.3)
+            doc.left = doc.total = len(parts)
+            if not parts:
+                yield finish(doc)
+            for part in parts:
+                in_flight[self._remote["embed"].remote(part, settings)] = (doc, part)
 
 
 __all__ = ["MAX_RETRIES", "PAUSE_ENV", "SHARD_CHUNKS", "RayRunner"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -20,6 +20,18 @@ class Embedder(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this embedder's tokenizer (for chunk budgets)."""
+        ...
+
+
+@runtime_checkable
+class BatchDependent(Protocol):
+    """An embedder whose vectors depend a little on which texts share a batch (int8 activation scales).
+
+    ``batches(texts)`` are the groups of indices ``embed(texts)`` runs together, in run order: work
+    split at their boundaries (each part in this order) gives the vectors of one ``embed(texts)`` call.
+    """
+
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
         ...
 
 

@@ -194,9 +194,19 @@ class OnnxEmbedder:
         self._lock = threading.Lock()  # one batch at a time: each run already uses every core
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)["input_ids"]
-        batches = length_sorted_batches([len(row) for row in ids], self.batch_size, self.batch_tokens)
+        ids = self._ids(texts)
+        batches = self._batches(ids)
         return embed_batches(len(ids), self.dim, batches, lambda idx: self._embed_batch([ids[i] for i in idx]), progress)
+
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """The batches :meth:`embed` runs ``texts`` in (int8 activation scales depend on them): BatchDependent."""
+        return self._batches(self._ids(texts))
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)["input_ids"]
+
+    def _batches(self, ids: list[list[int]]) -> list[list[int]]:
+        return length_sorted_batches([len(row) for row in ids], self.batch_size, self.batch_tokens)
 
     def _embed_batch(self, rows: list[list[int]]) -> np.ndarray:
         width = max(len(row) for row in rows)
