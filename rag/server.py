@@ -79,8 +79,7 @@ from rag.errors import ConfigError, HopragError, StoreError  # noqa: E402
 from rag.jobs import Jobs  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
-from rag.store.layout import knowledge_bases  # noqa: E402
-from rag.store.registry import registered_kbs  # noqa: E402
+from rag.store import knowledge_base_names  # noqa: E402
 from rag.types import Answer, Hit  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -340,10 +339,11 @@ class Library:
         if self.only:
             return [self.only]
         with self._lock:
-            names = set(knowledge_bases(self.base.settings.index_dir)) | set(self._open)
-        if self.base.settings.chroma_url:  # replicas: the knowledge bases created through any of them
-            names |= set(registered_kbs(self.base.store.client))
-        return sorted(names)
+            opened = set(self._open)
+        # with a Chroma server, also the knowledge bases created through any replica
+        settings = self.base.settings
+        client = self.base.store.client if settings.chroma_url else None
+        return sorted(opened | set(knowledge_base_names(settings.index_dir, settings.chroma_url, client)))
 
     def get(self, name: str) -> RAG:
         with self._lock:

@@ -167,12 +167,11 @@ def query_overrides(base: Settings, current: Settings) -> dict[str, Any]:
 
 
 def knowledge_bases(settings: Settings) -> list[str]:
-    """Names of the knowledge bases under the data dir (each has a manifest), current one included."""
-    names = {settings.kb}
-    index = settings.index_dir
-    if index.is_dir():
-        names.update(p.parent.name for p in index.glob("*/manifest.sqlite"))
-    return sorted(names)
+    """Names of the knowledge bases under the data dir and, with a Chroma server, in its registry; current one
+    included."""
+    from rag.store import knowledge_base_names
+
+    return sorted({settings.kb, *knowledge_base_names(settings.index_dir, settings.chroma_url)})
 
 
 # ---- answers --------------------------------------------------------------------

@@ -57,10 +57,15 @@ def _when(epoch: float | None) -> str:
 
 
 def _warn_unknown_kb(data_dir: str | None, kb: str) -> None:
-    from rag.store.layout import knowledge_bases
+    from rag.errors import StoreError
+    from rag.store import knowledge_base_names
 
     settings = load_settings(None, data_dir)
-    if kb not in knowledge_bases(settings.index_dir):
+    try:
+        known = knowledge_base_names(settings.index_dir, settings.chroma_url)
+    except StoreError:  # the Chroma server is down: the note is only a hint, the grant still applies
+        return
+    if kb not in known:
         typer.echo(f"note: knowledge base {kb!r} does not exist yet in {settings.data_dir}; the grant applies once "
                    "it is created", err=True)
 

@@ -10,6 +10,29 @@
 - :mod:`rag.store.layout` — every file name of the data layout
 """
 
-from rag.store.knowledge_base import Store
+from __future__ import annotations
 
-__all__ = ["Store"]
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rag.store.knowledge_base import Store
+from rag.store.layout import knowledge_bases
+from rag.store.registry import registered_kbs
+from rag.store.vectors import server_client
+
+__all__ = ["Store", "knowledge_base_names"]
+
+
+def knowledge_base_names(index_dir: Path, chroma_url: str = "", client: Any = None) -> list[str]:
+    """Every knowledge base this process can open: those under ``index_dir`` and, with a Chroma server,
+    those in its registry (created through any replica), sorted."""
+    names = set(knowledge_bases(index_dir))
+    if chroma_url or client is not None:
+        names |= set(registered_kbs(client if client is not None else _server(chroma_url)))
+    return sorted(names)
+
+
+@lru_cache(maxsize=4)
+def _server(url: str) -> Any:
+    return server_client(url)

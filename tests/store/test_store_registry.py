@@ -10,7 +10,9 @@ import pytest
 from servers import chroma_serving
 
 from rag.consistency import check_consistency
-from rag.store import Store
+from rag.config import Settings
+from rag.store import Store, knowledge_base_names
+from rag.ui_support import knowledge_bases as ui_knowledge_bases
 from rag.store.manifest import DocumentManifest, Manifest
 from rag.store.registry import ChromaManifest, registered_kbs
 from rag.store.vectors import server_client
@@ -168,6 +170,10 @@ def test_stores_on_two_data_dirs_share_documents_and_indexes(chroma_url, kb, tmp
         assert b.query(vecs[0], 1)[0].chunk.id == "llama:00000"
         assert check_consistency(b) == []
         assert kb in registered_kbs(b.client)
+        # the UI's and the API's knowledge-base lists on another data dir see it too
+        other = Settings(data_dir=str(tmp_path / "c"), chroma_url=chroma_url)
+        assert kb in knowledge_base_names(other.index_dir, chroma_url) and kb in ui_knowledge_bases(other)
+        assert kb not in knowledge_base_names(other.index_dir)  # without the server: local ones only
         a.delete("llama")
         time.sleep(1.1)
         assert b.documents() == [] and b.bm25_search("llama", 3) == [] and b.query(vecs[0], 1) == []
