@@ -10,6 +10,7 @@ and opens a new one that reads the files again.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 from rag.errors import HopragError, StoreError
 from rag.types import Chunk, Hit
 
+log = logging.getLogger(__name__)
 _EMBEDDED: dict[str, Any] = {}  # resolved directory -> the process's one embedded client of it
 _EMBEDDED_LOCK = threading.Lock()
 
@@ -145,14 +147,22 @@ class VectorStore:
                 name=f"hoprag-{self.kb}", embedding_function=None,
                 configuration={"hnsw": {"space": "cosine", **self.hnsw}},
             )
-            ef_search = self.hnsw.get("ef_search")
-            if ef_search and (inner.configuration.get("hnsw") or {}).get("ef_search") != ef_search:
-                inner.modify(configuration={"hnsw": {"ef_search": ef_search}})
         except Exception as exc:
             raise StoreError(
                 f"cannot open the Chroma collection of knowledge base {self.kb!r} ({self.where}): {exc}"
             ) from exc
+        self._set_ef_search(inner)
         return _ChromaErrors(inner, self.where)
+
+    def _set_ef_search(self, inner: Any) -> None:
+        """Give an existing collection the configured ef_search (a failure only costs recall: a warning)."""
+        ef_search = self.hnsw.get("ef_search")
+        try:
+            if ef_search and (inner.configuration.get("hnsw") or {}).get("ef_search") != ef_search:
+                inner.modify(configuration={"hnsw": {"ef_search": ef_search}})
+        except Exception as exc:  # chromadb raises several unrelated types
+            log.warning("could not set hnsw_ef_search=%s on the Chroma collection of %r (%s): %s; its previous "
+                        "value stays", ef_search, self.kb, self.where, exc)
 
     def reopen(self) -> None:
         """Reopen the collection (on the embedded client renewed by :func:`reload_embedded`)."""
