@@ -54,9 +54,35 @@ def compare(got: Snapshot, local: Snapshot) -> dict:
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU seconds (user + system, all threads) of process ``pid`` so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _node_cpu_s(chroma_pid: int) -> dict[int, float]:
+    """CPU seconds so far of each Ray node (a ``ray start`` process this one started, with every process below it)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    nodes: dict[int, float] = {}
+    for node in children.get(os.getpid(), []):
+        if node == chroma_pid:
+            continue
+        todo, total = [node], 0.0
+        while todo:
+            pid = todo.pop()
+            total += _cpu_s(pid)
+            todo.extend(children.get(pid, []))
+        nodes[node] = total
+    return nodes
 
 
 def bench_ray(files: Sequence[Path], counts: Sequence[int], settings: Settings, work: Path,
@@ -77,11 +103,12 @@ def bench_ray(files: Sequence[Path], counts: Sequence[int], settings: Settings, 
                 runner.warm_up()  # the model loads on every node outside the timed part
                 with RAG(s) as rag:
                     load = os.getloadavg()[0]
-                    cpu0, chroma0 = time.process_time(), _cpu_s(chroma.pid)
+                    cpu0, chroma0, nodes0 = time.process_time(), _cpu_s(chroma.pid), _node_cpu_s(chroma.pid)
                     t0 = time.perf_counter()
                     report = rag.ingest(files, ray=address)
                     cold_s = time.perf_counter() - t0
                     driver_cpu, chroma_cpu = time.process_time() - cpu0, _cpu_s(chroma.pid) - chroma0
+                    nodes_cpu = [round(t - nodes0.get(p, 0.0), 2) for p, t in _node_cpu_s(chroma.pid).items()]
                     got = snapshot(rag.store) if local is not None else None
             finally:
                 runner.close()
@@ -95,6 +122,10 @@ def bench_ray(files: Sequence[Path], counts: Sequence[int], settings: Settings, 
             "pages_per_s": round(pages / cold_s, 2) if cold_s > 0 else 0.0,
             "driver_cpu_s": round(driver_cpu, 2),
             "chroma_cpu_s": round(chroma_cpu, 2),
+            # The nodes' CPU seconds over their CPU-seconds of wall time: under 1 when they waited (for
+            # work, the driver, or the machine's other processes).
+            "nodes_cpu_s": nodes_cpu,  # per node: how evenly the work spread
+            "nodes_busy": round(sum(nodes_cpu) / (cold_s * n), 2) if cold_s > 0 else 0.0,
             "load_1m_before": round(load, 2),
         }
         if got is not None:
