@@ -85,7 +85,8 @@ def should_abstain(evidence: Sequence[Evidence], threshold: float) -> bool:
     """Whether the documents do not answer: no evidence, or the best score is below ``threshold``.
 
     Scores of the default scorer (``hybrid``) are calibrated probabilities (0-1)
-    that a sentence holds the answer, so the threshold reads as one.
+    that a sentence holds the answer, so the threshold reads as one; they already
+    count how much of what the question names the passages mention.
     """
     if not evidence:
         return True
