@@ -1,4 +1,5 @@
-"""The hybrid scorer's cost control: only a budget of sentence text is embedded, one sentence per passage first."""
+"""The hybrid scorer: only a budget of sentence text is embedded (one sentence per passage first), and scores
+drop below the abstain threshold when the passages do not mention what the question names."""
 
 from __future__ import annotations
 
