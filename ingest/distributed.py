@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -119,6 +120,20 @@ def _distinct(parsed: Parsed) -> list[str]:
     return list(dict.fromkeys(c.embed_text for c in parsed.chunks))
 
 
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse at once a HOST:PORT nobody listens on (ray.init would retry for about ten minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise HopragError(
+            f"no Ray cluster answers at {address} ({exc}): start its head (ray start --head --port PORT) "
+            "and give HOST:PORT of it to --ray"
+        ) from None
+
+
 # ---- driver side ------------------------------------------------------------------------------
 @dataclasses.dataclass
 class _Doc:
@@ -152,6 +167,7 @@ class RayRunner:
         ray = _ray()
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # hoprag touches no network it was not told to
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -22,7 +22,7 @@ from ingest_files import HTML, MARKDOWN, PAGES, TEXT, make_pdf
 from typer.testing import CliRunner
 
 from ingest.distributed import PAUSE_ENV
-from rag.bench.local_cluster import chroma_server, ray_cluster
+from rag.bench.local_cluster import chroma_server, free_port, ray_cluster
 from rag.bench.ray_ingest import snapshot
 from rag.cli import app
 from rag.pipeline import RAG
@@ -137,6 +137,9 @@ def test_ray_option_before_a_path_and_a_bad_address(cli_rag, folder, monkeypatch
     data = ["--data-dir", cli_rag.data_dir]
     result = CliRunner().invoke(app, ["ingest", str(folder), "--ray", "no-such-cluster", *data])
     assert result.exit_code == 1 and "is not a Ray address" in result.output
+    # Nobody at that address: one line at once (ray.init alone would retry for minutes).
+    result = CliRunner().invoke(app, ["ingest", str(folder / "vicuna.txt"), "--ray", f"127.0.0.1:{free_port()}", *data])
+    assert result.exit_code == 1 and "no Ray cluster answers at 127.0.0.1:" in result.output, result.output
     # Without the extra: one line naming it.
     monkeypatch.setitem(sys.modules, "ray", None)
     result = CliRunner().invoke(app, ["ingest", str(folder / "vicuna.txt"), "--ray", "127.0.0.1:1", *data])
