@@ -7,13 +7,28 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
 from rag.commands import common
 from rag.commands.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, DataOpt, JsonOpt, KbOpt, app, load_settings, run
 from rag.errors import ConfigError
 
 
-@app.command()
+class _OptionalRayValue(TyperCommand):
+    """``--ray`` with no value means ``--ray auto`` (typer has no option whose value may be left out)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        args = list(args)
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+                args.insert(i + 1, "auto")
+                break
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_OptionalRayValue)
 def ingest(
     paths: list[str] = typer.Argument(..., help="Files, folders or http(s) URLs (a sitemap URL: the pages it lists)."),
     kb: Optional[str] = KbOpt,
@@ -22,7 +37,7 @@ def ingest(
     crawl_depth: int = typer.Option(0, "--crawl-depth", min=0, help="URLs: follow same-site links this deep."),
     max_pages: int = typer.Option(50, "--max-pages", min=1, help="URLs: at most this many pages per URL."),
     ray: Optional[str] = typer.Option(
-        None, "--ray", is_flag=False, flag_value="auto", metavar="[ADDRESS]",
+        None, "--ray", metavar="[ADDRESS]",
         help="Parse and embed on a Ray cluster (HOST:PORT, ray://HOST:PORT; alone: the cluster on this machine "
         "or RAY_ADDRESS, else a new local one). Put it after the paths.",
     ),

@@ -26,6 +26,7 @@ from rag.bench.local_cluster import chroma_server, free_port, ray_cluster
 from rag.bench.ray_ingest import snapshot
 from rag.cli import app
 from rag.pipeline import RAG
+from rag.types import FileResult, IngestReport
 
 pytest.importorskip("ray")
 PAUSE_S = 3.0
@@ -135,6 +136,19 @@ def test_ray_option_before_a_path_and_a_bad_address(cli_rag, folder, monkeypatch
     assert _ray_address(["a.md"], "auto") == (["a.md"], "")
     assert _ray_address(["a.md"], "10.0.0.5:6379") == (["a.md"], "10.0.0.5:6379")
     data = ["--data-dir", cli_rag.data_dir]
+    # `--ray` with no value (last, or before another option) reaches RAG.ingest as "" (ray.init()'s choice).
+    seen = []
+
+    def fake_ingest(self, paths, progress=None, **kwargs):
+        seen.append((list(paths), kwargs["ray"]))
+        return IngestReport((FileResult(str(paths[0]), "added", "x", 1, 1),))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RAG, "ingest", fake_ingest)
+        for args in (["--ray"], ["--ray", "--kb", "k"], ["--ray", "10.0.0.5:6379"], ["--ray=ray://h:10001"]):
+            assert CliRunner().invoke(app, ["ingest", "a.md", *args, *data]).exit_code == 0
+    assert [r for _, r in seen] == ["", "", "10.0.0.5:6379", "ray://h:10001"]
+    assert all(p == ["a.md"] for p, _ in seen)
     result = CliRunner().invoke(app, ["ingest", str(folder), "--ray", "no-such-cluster", *data])
     assert result.exit_code == 1 and "is not a Ray address" in result.output
     # Nobody at that address: one line at once (ray.init alone would retry for minutes).
