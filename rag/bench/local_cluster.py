@@ -5,12 +5,14 @@ workers; the first also the GCS): the processes a real cluster runs, on one mach
 Stopping terminates exactly those processes (``ray start --block`` shuts its node down
 on SIGTERM, and its children die with it), never ``ray stop``, which would stop every
 Ray process of the user. Ray binds its GCS and raylets to this machine's address (it
-will not run a cluster on loopback alone); the ports are picked free.
+will not run a cluster on loopback alone), so the cluster requires a token (Ray's token
+authentication, a random token per process); the ports are picked free.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +29,9 @@ from typing import Iterator, Mapping
 from rag.errors import HopragError
 
 BIN = Path(sys.executable).parent
+# Ray's token authentication: the same token for every cluster this process starts. A driver needs it in its
+# environment before it imports ray (Ray reads its configuration once).
+AUTH_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 def free_port() -> int:
@@ -74,6 +79,7 @@ def _start(cmd: list[str], log: Path, env: Mapping[str, str], ready: str, timeou
 class Cluster:
     address: str  # the GCS address, HOST:PORT
     temp_dir: Path  # Ray's session files (sockets, logs); every raylet's command line names it
+    env: dict[str, str]  # what a driver's environment needs to connect (the token)
 
 
 @contextmanager
@@ -87,7 +93,7 @@ def ray_cluster(
     root.mkdir(parents=True, exist_ok=True)
     # Ray's session dir (sockets, logs, spilled objects): short, a socket path has at most 107 bytes.
     temp = Path(tempfile.mkdtemp(prefix="hoprag-ray-", dir="/tmp"))
-    node_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+    node_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **AUTH_ENV, **(env or {})}
     ray = str(BIN / "ray")
     port = free_port()
     common = [
@@ -110,7 +116,7 @@ def ray_cluster(
             )
             stack.callback(_stop, proc)
         _wait_nodes(address, nodes, timeout_s)
-        yield Cluster(address, temp)
+        yield Cluster(address, temp, dict(AUTH_ENV))
 
 
 def _address(log: Path, port: int) -> str:
@@ -126,7 +132,7 @@ def _wait_nodes(address: str, nodes: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         out = subprocess.run([str(BIN / "ray"), "status", "--address", address], capture_output=True, text=True,
-                             env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}).stdout
+                             env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **AUTH_ENV}).stdout
         active = out.split("Active:", 1)[-1].split("Pending:", 1)[0] if "Active:" in out else ""
         if sum(1 for line in active.splitlines() if "node_" in line) >= nodes:
             return

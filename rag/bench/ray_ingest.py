@@ -23,7 +23,7 @@ from rag.errors import ConfigError
 from rag.extras import require
 from rag.store import Store
 
-from rag.bench.local_cluster import chroma_server, ray_cluster
+from rag.bench.local_cluster import AUTH_ENV, chroma_server, ray_cluster
 
 Snapshot = dict[str, tuple[str, np.ndarray]]  # chunk id -> (text, vector)
 
@@ -91,6 +91,7 @@ def bench_ray(files: Sequence[Path], counts: Sequence[int], settings: Settings, 
     from ingest.distributed import RayRunner
     from rag.pipeline import RAG
 
+    os.environ.update(AUTH_ENV)  # this process is the clusters' driver: their token, before ray is imported
     require("ray", "ray")  # before starting anything: the one-line error naming the extra
     out: dict[str, dict] = {}
     for n in counts:
