@@ -260,6 +260,7 @@ class HopRetriever:
         lexical = None
         exclude = names(query)
         expanded: set[str] = set()
+        residual_scores: dict[tuple[str, ...], _Scores] = {}  # parents often leave the same words unanswered
         bonus: dict[str, float] = {}
         lexical_on = self.residual_weight > 0 or self.lexical_weight > 0
         for hop in range(2, self.hops + 1):
@@ -280,7 +281,9 @@ class HopRetriever:
                 expanded.add(parent)
                 if lexical is not None and self.lexical_weight > 0:
                     queries[parent] = " ".join(residual + bridge)
-                gains = self._gains(parent, total[parent], residual, residual + extra, index, lexical, exclude)
+                gains = self._gains(
+                    parent, total[parent], residual, residual + extra, index, lexical, exclude, residual_scores
+                )
                 for cid, gain in gains.items():
                     if cid not in base:
                         if floor < self.min_score:
@@ -338,12 +341,17 @@ class HopRetriever:
         index: NameView,
         lexical: _Lexical | None,
         exclude: set[str],
+        residual_scores: dict[tuple[str, ...], _Scores],
     ) -> dict[str, float]:
-        """What ``parent`` (current score ``score``) adds to each chunk it proposes."""
+        """What ``parent`` (current score ``score``) adds to each chunk it proposes (``residual_scores``: the
+        BM25 scores of residual questions met before in this question)."""
         ids, rows, weights = index.link_arrays(parent, exclude, self.max_df, self.title_weight)
         gained = self.link_weight * score * weights
         if lexical is not None and self.residual_weight > 0 and residual and len(ids):
-            gained = gained + self.residual_weight * score * lexical.scores(residual).of_rows(lexical.index, rows)
+            key = tuple(residual)
+            if key not in residual_scores:
+                residual_scores[key] = lexical.scores(residual)
+            gained = gained + self.residual_weight * score * residual_scores[key].of_rows(lexical.index, rows)
         gains = dict(zip(ids, gained.tolist()))
         if lexical is None:
             return gains
