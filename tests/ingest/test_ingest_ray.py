@@ -139,12 +139,6 @@ def test_killed_worker_is_retried_and_every_document_is_there_once(cluster, fold
 
 
 def test_ray_option_before_a_path_and_a_bad_address(cli_rag, folder, monkeypatch):
-    from rag.commands.documents import _ray_address
-
-    assert _ray_address([str(folder)], None) == ([str(folder)], None)
-    assert _ray_address(["b.md"], str(folder)) == ([str(folder), "b.md"], "")  # `--ray PATH ...`
-    assert _ray_address(["a.md"], "auto") == (["a.md"], "")
-    assert _ray_address(["a.md"], "10.0.0.5:6379") == (["a.md"], "10.0.0.5:6379")
     data = ["--data-dir", cli_rag.data_dir]
     # `--ray` with no value (last, or before another option) reaches RAG.ingest as "" (ray.init()'s choice).
     seen = []
@@ -155,10 +149,12 @@ def test_ray_option_before_a_path_and_a_bad_address(cli_rag, folder, monkeypatch
 
     with monkeypatch.context() as patch:
         patch.setattr(RAG, "ingest", fake_ingest)
-        for args in (["--ray"], ["--ray", "--kb", "k"], ["--ray", "10.0.0.5:6379"], ["--ray=ray://h:10001"]):
+        for args in (["--ray"], ["--ray", "--kb", "k"], ["--ray", "10.0.0.5:6379"], ["--ray=ray://h:10001"], []):
             assert CliRunner().invoke(app, ["ingest", "a.md", *args, *data]).exit_code == 0
-    assert [r for _, r in seen] == ["", "", "10.0.0.5:6379", "ray://h:10001"]
-    assert all(p == ["a.md"] for p, _ in seen)
+        # `--ray PATH ...` took the path as its value: it goes back to the inputs.
+        assert CliRunner().invoke(app, ["ingest", "--ray", str(folder), "a.md", *data]).exit_code == 0
+    assert [r for _, r in seen] == ["", "", "10.0.0.5:6379", "ray://h:10001", None, ""]
+    assert all(p == ["a.md"] for p, _ in seen[:5]) and seen[5][0] == [str(folder), "a.md"]
     result = CliRunner().invoke(app, ["ingest", str(folder), "--ray", "no-such-cluster", *data])
     assert result.exit_code == 1 and "is not a Ray address" in result.output
     # Nobody at that address: one line at once (ray.init alone would retry for minutes).
