@@ -88,6 +88,9 @@ def test_ray_ingest_matches_a_local_ingest(cluster, folder, settings, make_rag, 
         assert rag.store.bm25_search("Rosa Quispe", 1)[0].chunk.page == 3  # the lexical index was written too
         assert len(rag.documents()) == 4
     assert not (data / "index" / "chroma").exists()  # the chunks went to the server
+    # Another replica (its own data dir, same Chroma server) sees the documents, BM25 included: the registry.
+    with RAG(settings.replace(data_dir=str(tmp_path / "replica"), chroma_url=cluster["chroma"], kb="ray")) as other:
+        assert len(other.documents()) == 4 and other.store.bm25_search("Rosa Quispe", 1)[0].chunk.page == 3
     assert set(got) == set(local)
     assert all(got[i][0] == local[i][0] for i in local)
     cosines = [float(np.dot(got[i][1], local[i][1])) for i in local]
