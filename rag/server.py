@@ -80,6 +80,7 @@ from rag.jobs import Jobs  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from rag.store import knowledge_base_names  # noqa: E402
+from rag.store.registry import ChromaManifest, registry_ids  # noqa: E402
 from rag.types import Answer, Hit  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -326,6 +327,10 @@ def kb_not_found(name: str) -> ApiError:
     return ApiError(404, f"knowledge base {name!r} does not exist; create it with POST /v1/kbs", "kb_not_found")
 
 
+# Server mode: how often an open knowledge base is checked against the Chroma server's registry.
+REPLICA_CHECK_S = 1.0
+
+
 class Library:
     """The knowledge bases a server offers, opened on first use; they share one embedder and one engine."""
 
@@ -333,29 +338,52 @@ class Library:
         self.base = base
         self.only = only
         self._open: dict[str, RAG] = {base.settings.kb: base}
+        self._checked: dict[str, float] = {}  # server mode: when an open knowledge base's registry was last checked
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
         if self.only:
             return [self.only]
-        with self._lock:
-            opened = set(self._open)
-        # with a Chroma server, also the knowledge bases created through any replica
         settings = self.base.settings
+        with self._lock:
+            # with a Chroma server its registry is the list (a knowledge base another replica deleted is gone)
+            opened = {self.base.settings.kb} if settings.chroma_url else set(self._open)
         client = self.base.store.client if settings.chroma_url else None
         return sorted(opened | set(knowledge_base_names(settings.index_dir, settings.chroma_url, client)))
 
     def get(self, name: str) -> RAG:
         with self._lock:
             rag = self._open.get(name)
-            if rag is not None:
+        if rag is not None:
+            if rag is self.base or self._still_there(name, rag):
                 return rag
+            self._forget(name, rag)  # deleted (perhaps made anew) through another replica: reopen or 404
         if name not in self.names():
             raise kb_not_found(name)
         with self._lock:
             if name not in self._open:
                 self._open[name] = self.base.sibling(name)
             return self._open[name]
+
+    def _still_there(self, name: str, rag: RAG) -> bool:
+        """Whether an open knowledge base still has the registry it was opened with (server mode; re-checked
+        at most every ``REPLICA_CHECK_S``: another replica may have deleted it, or deleted and made it anew)."""
+        manifest = rag.store.manifest
+        if not isinstance(manifest, ChromaManifest):
+            return True
+        now = time.monotonic()
+        if now - self._checked.get(name, 0.0) < REPLICA_CHECK_S:
+            return True
+        self._checked[name] = now
+        return registry_ids(rag.store.client).get(name) == manifest.collection_id
+
+    def _forget(self, name: str, rag: RAG) -> None:
+        with self._lock:
+            if self._open.get(name) is rag:
+                del self._open[name]
+        self._checked.pop(name, None)
+        log.info("knowledge base %r was deleted through another replica: closed here", name)
+        rag.close()
 
     def create(self, name: str) -> RAG:
         if self.only and name != self.only:

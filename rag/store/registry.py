@@ -119,6 +119,17 @@ def registered_kbs(client: Any) -> list[str]:
     return sorted(n[len(_PREFIX):-len(SUFFIX)] for n in names if n.startswith(_PREFIX) and n.endswith(SUFFIX))
 
 
+def registry_ids(client: Any) -> dict[str, str]:
+    """Each knowledge base with a registry on the Chroma server of ``client``: the id of its registry collection."""
+    try:
+        found = client.list_collections()
+    except Exception as exc:  # chromadb and httpx raise many unrelated types
+        raise StoreError(f"cannot list the knowledge bases on the Chroma server ({type(exc).__name__}: {exc}); "
+                         "is it running?") from exc
+    return {c.name[len(_PREFIX):-len(SUFFIX)]: str(c.id) for c in found
+            if c.name.startswith(_PREFIX) and c.name.endswith(SUFFIX)}
+
+
 def _stamp() -> str:
     return f"{time.time_ns()}-{secrets.token_hex(4)}"
 
@@ -191,6 +202,7 @@ class ChromaManifest:
         self._pinned = 0
         self._collection = self._call("open", lambda: client.get_or_create_collection(
             name=collection_name(kb), embedding_function=None))
+        self.collection_id = str(self._collection.id)  # a knowledge base deleted and made anew has another
         self._clocks: dict[str, str] = {}
         self._polled = 0.0
         self._view = _View({}, None, "")

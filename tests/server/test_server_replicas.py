@@ -2,7 +2,8 @@
 
 A file uploaded through replica A is answerable through replica B within 10 s (dense,
 hybrid and hops retrieval, and an extractive answer: no LLM), and a delete through A
-disappears from B; a knowledge base created on A is listed by B.
+disappears from B; a knowledge base created on A is listed by B, and one deleted on A (and
+made anew) is gone from B (and served anew), though B had it open.
 """
 
 from __future__ import annotations
@@ -90,3 +91,30 @@ def test_a_knowledge_base_created_on_one_replica_is_listed_by_the_other(replicas
     assert a.post("/kbs", json={"name": "shared"}).status_code == 201
     assert "shared" in {kb["name"] for kb in b.get("/kbs").json()["data"]}
     assert b.get("/kbs/shared/documents").json()["data"] == []
+
+
+def test_a_knowledge_base_deleted_on_one_replica_is_gone_from_the_other_and_can_be_made_anew(replicas):
+    a, b = replicas
+
+    def upload(http: httpx.Client) -> None:
+        job = wait_job(http, http.post("/kbs/brief/documents",
+                                       files=[("files", ("okapi.md", OKAPI, "text/markdown"))]).json())
+        assert job["status"] == "done" and job["files"][0]["status"] == "added", job
+
+    def b_sources() -> list[str] | None:
+        resp = b.get("/kbs/brief/documents")
+        return [d["source"] for d in resp.json()["data"]] if resp.status_code == 200 else None
+
+    assert a.post("/kbs", json={"name": "brief"}).status_code == 201
+    upload(a)
+    _within(VISIBLE_WITHIN_S, lambda: b_sources() == ["okapi.md"])  # B has it open now
+    assert a.delete("/kbs/brief").status_code == 200
+    _within(VISIBLE_WITHIN_S, lambda: b_sources() is None)  # 404 on B, not an error from a stale handle
+    assert "brief" not in {kb["name"] for kb in b.get("/kbs").json()["data"]}
+    # Made anew through A under the same name: B serves the new one, not the deleted one's handles.
+    assert a.post("/kbs", json={"name": "brief"}).status_code == 201
+    assert _within(VISIBLE_WITHIN_S, lambda: b_sources() == []) >= 0
+    upload(a)
+    _within(VISIBLE_WITHIN_S, lambda: b_sources() == ["okapi.md"])
+    hits = b.post("/kbs/brief/retrieve", json={"query": QUESTION, "k": 1}).json()["hits"]
+    assert hits and hits[0]["source"] == "okapi.md"
