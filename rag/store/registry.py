@@ -111,12 +111,7 @@ def is_server_client(client: Any) -> bool:
 
 def registered_kbs(client: Any) -> list[str]:
     """The knowledge bases with a registry on the Chroma server of ``client``, sorted."""
-    try:
-        names = [getattr(c, "name", c) for c in client.list_collections()]
-    except Exception as exc:  # chromadb and httpx raise many unrelated types
-        raise StoreError(f"cannot list the knowledge bases on the Chroma server ({type(exc).__name__}: {exc}); "
-                         "is it running?") from exc
-    return sorted(n[len(_PREFIX):-len(SUFFIX)] for n in names if n.startswith(_PREFIX) and n.endswith(SUFFIX))
+    return sorted(registry_ids(client))
 
 
 def registry_ids(client: Any) -> dict[str, str]:
