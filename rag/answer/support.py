@@ -96,7 +96,6 @@ def check(sentence: str, question: str, sentences: Sequence[Sentence]) -> Suppor
                 where.append(hit)
     if best < MIN_COVERAGE:
         return Support(False, round(best, 4), ())
-    unverified = tuple(
-        (a, b) for a, b in content_spans(sentence) if _norm(sentence[a:b]) not in asked | best_window
-    )
+    known = asked | best_window
+    unverified = tuple((a, b) for a, b in content_spans(sentence) if _norm(sentence[a:b]) not in known)
     return Support(True, round(best, 4), tuple(where), unverified)

@@ -13,7 +13,7 @@ from rag.chats.store import ConversationInfo, StoredTurn
 from rag.errors import ConfigError
 from rag.generate import source_label
 from rag.types import Answer, Citation, Document
-from rag.ui_support import plural
+from rag.ui_support import plural, unverified_ranges
 
 FORMAT = "hoprag-conversation"
 VERSION = 1
@@ -37,7 +37,7 @@ def citation_line(c: Citation, deleted: frozenset[str] = frozenset()) -> str:
 def source_lines(answer: Answer, deleted: frozenset[str] = frozenset()) -> list[str]:
     """The cited passages of an answer, each with its evidence sentences (or a snippet), as terminal lines."""
     lines = [f"(left out, no passage supports it: {s})" for s in answer.unsupported]
-    words = [answer.text[a:b] for s in answer.sentences if s.supported for a, b in s.unverified]
+    words = [answer.text[a:b] for a, b in unverified_ranges(answer)]
     if words:
         lines.append(f"(not found in the cited passage: {', '.join(dict.fromkeys(words))})")
     for c in answer.citations:
