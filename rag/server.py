@@ -345,9 +345,11 @@ class Library:
         if self.only:
             return [self.only]
         settings = self.base.settings
-        with self._lock:
-            # with a Chroma server its registry is the list (a knowledge base another replica deleted is gone)
-            opened = {self.base.settings.kb} if settings.chroma_url else set(self._open)
+        if settings.chroma_url:  # its registry is the list (a knowledge base another replica deleted is gone)
+            opened = {settings.kb}
+        else:
+            with self._lock:
+                opened = set(self._open)
         client = self.base.store.client if settings.chroma_url else None
         return sorted(opened | set(knowledge_base_names(settings.index_dir, settings.chroma_url, client)))
 

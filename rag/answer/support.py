@@ -72,7 +72,8 @@ class Support:
 
 def check(sentence: str, question: str, sentences: Sequence[Sentence]) -> Support:
     """Check one answer sentence against the passages' sentences (``Sentence.hit`` groups them by passage)."""
-    words = content_words(sentence)
+    spans = content_spans(sentence)
+    words = [sentence[a:b] for a, b in spans]
     asked = {_norm(w) for w in content_words(question)}
     new = [w for w in words if _norm(w) not in asked]
     if not new:
@@ -97,5 +98,5 @@ def check(sentence: str, question: str, sentences: Sequence[Sentence]) -> Suppor
     if best < MIN_COVERAGE:
         return Support(False, round(best, 4), ())
     known = asked | best_window
-    unverified = tuple((a, b) for a, b in content_spans(sentence) if _norm(sentence[a:b]) not in known)
+    unverified = tuple((a, b) for a, b in spans if _norm(sentence[a:b]) not in known)
     return Support(True, round(best, 4), tuple(where), unverified)

@@ -421,8 +421,8 @@ def _base_name(segments: Segments) -> str:
 class BM25Index:
     """The BM25 index of a knowledge base at one generation, as the retrievers see it.
 
-    ``chunks[i]`` is the chunk at position ``i`` (read on demand), ``scores``
-    scores every position, ``search`` returns the best chunks.
+    ``chunks[i]`` is the chunk at position ``i`` (read on demand), ``sparse_scores``
+    scores the positions a query matches, ``search`` returns the best chunks.
     """
 
     def __init__(self, generation: int, table: ChunkTable, segments: Segments, rows: np.ndarray) -> None:
@@ -430,7 +430,6 @@ class BM25Index:
         self.table = table
         self.segments = segments
         self._rows = rows  # position -> row number (deleted rows included, scored 0)
-        self._positions: dict[str, int | None] = {}  # chunk id -> position, filled on demand
         self.chunks = _LazyChunks(self)
 
     @property
@@ -438,19 +437,8 @@ class BM25Index:
         """The ids of the live chunks, in row order."""
         return self.table.ids()
 
-    def position(self, chunk_id: str) -> int | None:
-        """The position of ``chunk_id`` in :meth:`scores`' array (None if it is not indexed)."""
-        if chunk_id in self._positions:
-            return self._positions[chunk_id]
-        got = self.table.db().execute("SELECT row FROM chunks WHERE id=?", (chunk_id,)).fetchone()
-        at = int(np.searchsorted(self._rows, got[0])) if got else len(self._rows)
-        found = at if at < len(self._rows) and self._rows[at] == got[0] and not self.segments.dead[at] else None
-        if len(self._positions) < 200_000:
-            self._positions[chunk_id] = found
-        return found
-
     def positions(self, rows: np.ndarray) -> np.ndarray:
-        """The positions of chunk table ``rows`` in :meth:`scores`' array (-1 where a row is not indexed)."""
+        """The positions of chunk table ``rows`` (-1 where a row is not indexed)."""
         at = np.searchsorted(self._rows, rows)
         inside = at < len(self._rows)
         found = np.full(len(rows), -1, dtype=np.int64)
@@ -458,10 +446,6 @@ class BM25Index:
         hit[inside] = (self._rows[at[inside]] == rows[inside]) & ~self.segments.dead[at[inside]]
         found[hit] = at[hit]
         return found
-
-    def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """The BM25 score of every position for already tokenized ``tokens``."""
-        return self.segments.scores(tokens)
 
     def sparse_scores(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The positions with a positive score for ``tokens`` (ascending) and their scores."""
@@ -562,9 +546,10 @@ class LexicalIndex:
             generation, visible = self._committed()
             have = set() if clear else self.table.doc_ids()
             want = set(visible)
-            missing = sorted(want - have)
-            given = [c for c in known if c.doc_id in want - have]
-            fetch = sorted(set(missing) - {c.doc_id for c in given})
+            todo = want - have
+            missing = sorted(todo)
+            given = [c for c in known if c.doc_id in todo]
+            fetch = sorted(todo - {c.doc_id for c in given})
             chunks = given + (self._fetch(fetch) if fetch else [])
             self.table.apply(generation, chunks, sorted(have - want), clear=clear)
             log.info("lexical index of %r caught up to generation %d (+%d docs, -%d)", self.kb, generation,

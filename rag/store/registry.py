@@ -207,8 +207,7 @@ class ChromaManifest:
         elif local is not None and local.exists():
             log.info("knowledge base %r: %s is not read, %s holds the documents", kb, local, self._where)
         with self._lock:
-            self._prune_clocks()
-            self._load()
+            self._load(self._prune_clocks())
 
     @property
     def where(self) -> str:
@@ -228,12 +227,14 @@ class ChromaManifest:
         got = self._call("get clocks", lambda: self._collection.get(where={"kind": "clock"}, include=["metadatas"]))
         return {i: str((m or {}).get("value", "")) for i, m in zip(got["ids"], got["metadatas"])}
 
-    def _prune_clocks(self) -> None:
+    def _prune_clocks(self) -> dict[str, str]:
+        """Delete the clocks not written for ``CLOCK_TTL_S``; the others, as :meth:`_read_clocks` gives them."""
         got = self._call("get clocks", lambda: self._collection.get(where={"kind": "clock"}, include=["metadatas"]))
         old = [i for i, m in zip(got["ids"], got["metadatas"]) if time.time() - float((m or {}).get("written", 0)) >
                CLOCK_TTL_S]
         if old:
             self._call("delete clocks", lambda: self._collection.delete(ids=old))
+        return {i: str((m or {}).get("value", "")) for i, m in zip(got["ids"], got["metadatas"]) if i not in old}
 
     def _load(self, clocks: dict[str, str] | None = None) -> None:
         """Read every record (the clocks first: a write they show is in the records read after)."""

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from servers import free_port, serving
+from servers import chroma_serving
 
 from rag.pipeline import RAG
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory):
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.skip(f"no chroma CLI at {chroma}")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    url = f"http://127.0.0.1:{port}"
-    with serving(
-        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path / "db")],
-        ready_url=f"{url}/api/v2/heartbeat", log_path=path / "server.log", timeout_s=90, what="chroma run",
-    ):
+    with chroma_serving(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
 
 
