@@ -63,7 +63,6 @@ def _embedder(settings: Settings) -> tuple[Any, Callable[[str], int]]:
 
         cpus = max(1, int(_ray().get_runtime_context().get_assigned_resources().get("CPU", 1)))
         os.environ.setdefault("RAYON_NUM_THREADS", str(cpus))  # the Rust tokenizer's pool
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         embedder = make_embedder(settings.replace(embed_threads=settings.embed_threads or cpus))
         # The counter a local ingest's parser processes use (ingest.parse.token_counter), so the chunks are the same.
         _worker = (settings, embedder, token_counter(embedder) or embedder.count_tokens)
@@ -105,6 +104,8 @@ def parse_task(job: ParseJob, settings: Settings) -> tuple[Parsed | str, list[li
     except Exception as exc:  # a parser bug on a strange file must not kill the batch
         return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})", [], None
     texts = _distinct(parsed)
+    if len(texts) <= SHARD_CHUNKS:  # one shard whatever the batches (skips tokenising them twice)
+        return parsed, [list(range(len(texts)))], embedder.embed(texts)
     plan = shards(embedder, texts)
     if len(plan) > 1:
         return parsed, plan, None

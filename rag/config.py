@@ -154,11 +154,9 @@ class Settings:
             raise ConfigError(f"setting hnsw_max_neighbors={self.hnsw_max_neighbors!r} must be at least 2")
         if self.embed_retries < 0:
             raise ConfigError(f"setting embed_retries={self.embed_retries!r} must be >= 0")
-        for name in ("top_k", "hops", "evidence_sentences", "evidence_chars", "chunk_tokens", "embed_batch_size", "embed_batch_tokens",
-                     "rerank_candidates", "rerank_step", "rerank_passage_chars"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
-        for name in ("rrf_k", "fusion_candidates", "hop_branches", "hop_pool", "embed_concurrency", "hnsw_ef_construction",
+        for name in ("top_k", "hops", "evidence_sentences", "evidence_chars", "chunk_tokens", "embed_batch_size",
+                     "embed_batch_tokens", "rerank_candidates", "rerank_step", "rerank_passage_chars", "rrf_k",
+                     "fusion_candidates", "hop_branches", "hop_pool", "embed_concurrency", "hnsw_ef_construction",
                      "hnsw_ef_search"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name}={getattr(self, name)!r} must be at least 1")
