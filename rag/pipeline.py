@@ -21,7 +21,6 @@ from rag.answer.base import evidence_step
 from rag.evidence.base import Evidence, ScorerContext
 from rag.retrieve import Filters, RetrievalContext, make_retriever
 from rag.store import Store
-from rag.store.vectors import hnsw_configuration
 from rag.types import Answer, Citation, Document, Hit, IngestReport, Trace, TraceStep
 
 log = logging.getLogger(__name__)
@@ -57,10 +56,7 @@ class RAG:
         self._conversations = Conversations()  # session id -> passages in context
         self._scorers: dict[str, object] = {}  # evidence scorers by name, built on first use
         self._chats: Any = None  # saved conversations (rag.chats), opened on first use
-        self.store = Store(
-            settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s,
-            hnsw=hnsw_configuration(settings),
-        )
+        self.store = Store.from_settings(settings)
 
     @classmethod
     def open(cls, path_or_url: str | Path | None = None, settings: Settings | None = None, **kwargs: Any) -> "RAG":

@@ -115,9 +115,7 @@ def measure(size: int, data_dir: Path, vectors: str = "random", seed: int = 0) -
 
         embedder = make_embedder(settings)
         embedder.embed(["warm up"])
-    from rag.store.vectors import hnsw_configuration
-
-    store = Store(data_dir / "index", "scale", hnsw=hnsw_configuration(settings))
+    store = Store.from_settings(settings)
     stored: list[np.ndarray] = []
     t0 = time.perf_counter()
     batch = []

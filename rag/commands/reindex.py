@@ -24,14 +24,10 @@ def reindex(
         from rag.store import Store
         from rag.store.layout import Layout
         from rag.store.manifest import set_aside_if_unreadable
-        from rag.store.vectors import hnsw_configuration
 
         settings = load_settings(kb, data_dir)
         aside = None if check else set_aside_if_unreadable(Layout(settings.index_dir, settings.kb).manifest)
-        store = Store(
-            settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s,
-            hnsw=hnsw_configuration(settings),
-        )
+        store = Store.from_settings(settings)
         try:
             report = {"problems": check_consistency(store)} if check else repair(store)
         finally:

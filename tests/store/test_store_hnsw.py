@@ -21,7 +21,7 @@ def _hnsw(store: Store) -> dict:
 
 def test_new_collection_gets_the_settings_graph(tmp_path) -> None:
     settings = Settings(data_dir=str(tmp_path), hnsw_max_neighbors=24, hnsw_ef_construction=150, hnsw_ef_search=120)
-    store = Store(tmp_path / "index", "kb", hnsw=hnsw_configuration(settings))
+    store = Store.from_settings(settings)
     try:
         got = _hnsw(store)
         assert (got["max_neighbors"], got["ef_construction"], got["ef_search"], got["space"]) == (24, 150, 120, "cosine")
