@@ -33,7 +33,7 @@ from rag.errors import HopragError, IngestError
 from rag.extras import require
 
 from ingest.embed_cache import CacheLookup, EmbeddingCache
-from ingest.parse import ParseJob, Parsed, parse, read, token_counter
+from ingest.parse import ParseJob, Parsed, parse_or_reason, read, token_counter
 from ingest.pipeline import Prepared, Progress
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,9 @@ def parse_task(job: ParseJob, settings: Settings) -> tuple[Parsed | str, list[li
     if pause:
         time.sleep(pause)
     embedder, count_tokens = _embedder(settings)
-    try:
-        parsed = parse(job, count_tokens)
-    except HopragError as exc:
-        return str(exc), [], None
-    except Exception as exc:  # a parser bug on a strange file must not kill the batch
-        return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})", [], None
+    parsed = parse_or_reason(job, count_tokens)
+    if isinstance(parsed, str):
+        return parsed, [], None
     texts = _distinct(parsed)
     if len(texts) <= SHARD_CHUNKS:  # one shard whatever the batches (skips tokenising them twice)
         return parsed, [list(range(len(texts)))], embedder.embed(texts)

@@ -7,6 +7,7 @@ start fast; the embedder's tokenizer reaches them once, via the pool initializer
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -19,6 +20,8 @@ from rag.types import Chunk
 
 from ingest.loaders import LoadOptions, PageProgress, load
 from ingest.segment import segment
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,19 @@ class TokenCounter:
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
 
+def parse_or_reason(
+    job: ParseJob, count_tokens: Callable[[str], int], progress: PageProgress | None = None
+) -> Parsed | str:
+    """:func:`parse`, or the one-line reason it failed: one bad file must not end a batch."""
+    try:
+        return parse(job, count_tokens, progress)
+    except HopragError as exc:
+        return str(exc)
+    except Exception as exc:  # a parser bug on a strange file
+        log.debug("parser failed on %s", job.source, exc_info=True)
+        return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})"
+
+
 def token_counter(embedder: Any) -> TokenCounter | None:
     """A counter worker processes can use, or None if the embedder's cannot be shipped."""
     backend = getattr(getattr(embedder, "tokenizer", None), "backend_tokenizer", None)
@@ -148,9 +164,4 @@ def parse_in_worker(job: ParseJob) -> Parsed | str:
     assert _counter is not None, "init_worker was not called"
     queue = _progress_queue
     report = (lambda done, total: queue.put((job.source, done, total))) if queue is not None else None
-    try:
-        return parse(job, _counter, report)
-    except HopragError as exc:
-        return str(exc)
-    except Exception as exc:  # a parser bug on a strange file must not kill the batch
-        return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})"
+    return parse_or_reason(job, _counter, report)

@@ -32,7 +32,9 @@ from rag.store import Store
 from rag.types import Document, FileResult, IngestReport
 
 from ingest.embed_cache import EmbeddingCache, embed_cached
-from ingest.parse import ParseJob, Parsed, doc_id_of, init_worker, parse, parse_in_worker, token_counter, too_big
+from ingest.parse import (
+    ParseJob, Parsed, doc_id_of, init_worker, parse_in_worker, parse_or_reason, token_counter, too_big,
+)
 from ingest.web import Fetched, WebOptions, crawl, is_url
 
 log = logging.getLogger(__name__)
@@ -329,13 +331,9 @@ class Ingestor:
         )
 
     def _parse_here(self, job: ParseJob, note: Progress) -> Parsed | str:
-        try:
-            return parse(job, self.embedder.count_tokens, lambda d, n: note(job.source, "ocr", 0.3 * d / max(n, 1)))
-        except HopragError as exc:
-            return str(exc)
-        except Exception as exc:  # a parser bug on a strange file must not kill the batch
-            log.debug("parser failed on %s", job.source, exc_info=True)
-            return f"cannot parse ({type(exc).__name__}: {str(exc)[:80]})"
+        return parse_or_reason(
+            job, self.embedder.count_tokens, lambda d, n: note(job.source, "ocr", 0.3 * d / max(n, 1))
+        )
 
     def _store(self, pending: _Pending, parsed: Parsed | str, cache: EmbeddingCache | None, note: Progress) -> FileResult:
         """Embed ``parsed`` here, then :meth:`_commit` it."""
