@@ -7,7 +7,6 @@ also tested with the real component (see the engines, kvcache and server tests).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from rag.bench.local_cluster import free_port  # noqa: F401  (a port on 127.0.0.1 nothing listens on now)
 from rag.types import Usage
 
 
@@ -81,11 +81,6 @@ class CountingEmbedder:
         return self.inner.count_tokens(text) if self.inner is not None else len(text.split())
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -93,15 +93,9 @@ def serving_app(app) -> Iterator[str]:
 @contextmanager
 def chroma_serving(folder: Path) -> Iterator[str]:
     """A real ``chroma run`` server on a free loopback port, its data and log under ``folder``; yields its URL."""
-    import sys
+    from rag.bench.local_cluster import BIN, chroma_server
 
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.skip(f"no chroma CLI at {chroma}")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with serving(
-        [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(folder / "db")],
-        ready_url=f"{url}/api/v2/heartbeat", log_path=folder / "chroma.log", timeout_s=90, what="chroma run",
-    ):
-        yield url
+    if not (BIN / "chroma").exists():
+        pytest.skip(f"no chroma CLI at {BIN / 'chroma'}")
+    with chroma_server(folder) as server:
+        yield server.url

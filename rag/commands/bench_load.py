@@ -9,7 +9,6 @@ this process, sharing the loaded models, unless ``--url`` points at a running
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import threading
 import time
@@ -124,9 +123,9 @@ class LoopbackServer:
         uvicorn = require("uvicorn", "api")
         from rag.server import create_app
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        from rag.bench.local_cluster import free_port
+
+        self.port = free_port()
         self.model = f"hoprag-{rag.settings.kb}"
         self.api_key = rag.settings.api_key
         config = uvicorn.Config(create_app(rag, model=self.model), host="127.0.0.1", port=self.port,

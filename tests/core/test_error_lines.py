@@ -1,13 +1,13 @@
 """Missing extra, bad setting, unreachable server: one clear line, no traceback."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from fakes import free_port
 from rag.errors import MissingExtraError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,10 +19,7 @@ def _run(args, env_extra, cwd):
     return subprocess.run(HOPRAG + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_closed_port = free_port
 
 
 def test_unknown_setting_value_is_one_line(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 import threading
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from rag import RAG  # noqa: E402
 from rag.sample import sample_paths  # noqa: E402
+from fakes import free_port  # noqa: E402
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 GOOD_MD = b"# Field notes\n\nThe launch code is BLUE-42. It is kept in the vault under the lighthouse.\n"
@@ -66,10 +66,7 @@ def upload(at: AppTest, files: list[tuple[str, bytes, str]], wait: bool = True) 
     return at
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+closed_port = free_port
 
 
 def use_unreachable_server(at: AppTest) -> AppTest:
