@@ -118,7 +118,7 @@ class Settings:
     evidence_scorer: str = "hybrid"  # scores passage sentences for the evidence highlights
     evidence_sentences: int = 2  # evidence sentences quoted by an extractive answer
     evidence_chars: int = 400  # at most this many characters of quoted evidence
-    abstain_threshold: float = 0.03  # below this best-evidence score (hybrid: a 0-1 probability) the answer abstains
+    abstain_threshold: float = 0.05  # below this best-evidence score (hybrid: a 0-1 probability) the answer abstains
     instructions: str = ""  # extra answer instructions after hoprag's rules (the API sets it from system messages)
     followup_rewrite: str = "auto"  # none | entities | llm (a follow-up made standalone for retrieval); auto = entities
     # hybrid: reciprocal rank fusion of dense and BM25 rankings

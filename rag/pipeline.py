@@ -17,6 +17,7 @@ from rag.engines import make_engine
 from rag.engines.base import Engine
 from rag.errors import ConfigError, EngineError
 from rag.answer import AnswerJob, Draft, make_mode
+from rag.answer.abstain import IndexMentions
 from rag.answer.base import evidence_step
 from rag.evidence.base import Evidence, ScorerContext
 from rag.retrieve import Filters, RetrievalContext, make_retriever
@@ -296,7 +297,8 @@ class RAG:
             steps.append(evidence_step(ranked, hits, timings["evidence_s"], settings.evidence_scorer))
             return ranked
 
-        job = AnswerJob(question, hits, history or (), settings, session, lambda: self.engine, rank_evidence)
+        job = AnswerJob(question, hits, history or (), settings, session, lambda: self.engine, rank_evidence,
+                        mentions=IndexMentions(self.store.bm25_index))
         draft: Draft | None = None
         for item in mode.stream(job):
             if isinstance(item, Draft):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from rag.config import Settings
-from rag.evidence import pick, should_abstain
+from rag.answer.abstain import Mentions, should_abstain
+from rag.evidence import pick
 from rag.evidence.base import Evidence
 from rag.generate import citation
 from rag.registry import Registry
@@ -45,7 +46,9 @@ class AnswerJob:
     """Everything a mode needs for one question.
 
     ``hits`` are the passages in prompt order ([n] is ``hits[n-1]``);
-    ``evidence()`` ranks their sentences (computed once, on first use).
+    ``evidence()`` ranks their sentences (computed once, on first use);
+    ``mentions`` says whether the knowledge base names something anywhere
+    (for abstaining, :mod:`rag.answer.abstain`; None: not asked).
     """
 
     question: str
@@ -55,6 +58,7 @@ class AnswerJob:
     session: str | None
     engine: Callable[[], object]
     rank_evidence: Callable[[], list[Evidence]]
+    mentions: Mentions | None = None
     _evidence: list[Evidence] | None = field(default=None, repr=False)
 
     def evidence(self) -> list[Evidence]:
@@ -147,8 +151,9 @@ def quote(job: AnswerJob, lead: str = "") -> Draft:
 
 
 def abstains(job: AnswerJob) -> bool:
-    """No evidence sentence clears the calibrated threshold (or there is no evidence at all)."""
-    return should_abstain(job.evidence(), job.settings.abstain_threshold)
+    """The documents do not answer: a name of the question is nowhere in the knowledge base, or no evidence
+    sentence clears the calibrated threshold (or there is no evidence at all); see :mod:`rag.answer.abstain`."""
+    return should_abstain(job.question, job.evidence(), job.settings.abstain_threshold, job.mentions)
 
 
 def abstain_draft() -> Draft:

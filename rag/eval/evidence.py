@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from rag.answer.abstain import IndexMentions, should_abstain
 from rag.eval.dataset import Dataset, eval_kb, hit_ids, load_dataset
 from rag.eval.documents import (
     DocDataset,
@@ -33,7 +34,7 @@ from rag.eval.documents import (
     text_has_answer,
 )
 from rag.eval.metrics import answer_in, mean, percentile
-from rag.evidence import Evidence, EvidenceScorer, pick, rank_sentences, should_abstain
+from rag.evidence import Evidence, EvidenceScorer, pick, rank_sentences
 from rag.evidence.sentences import split_spans
 from rag.types import Hit
 
@@ -145,10 +146,12 @@ def evaluate_evidence(
     and scoring, the splitter's cache cleared per question; ``p50_cpu_ms`` the
     CPU time it took), plus
     ``answer_in_passages@k`` and, for document sets, ``page_hit@k``. With
-    ``abstain_threshold``, ``abstain_rate`` is the share of questions whose best
-    evidence is below it (:func:`should_abstain`): run ``without_gold`` it is the
-    share of unanswerable questions caught, otherwise the share of answerable
-    ones wrongly given up.
+    ``abstain_threshold``, ``abstain_rate`` is the share of questions the answer
+    would abstain on (:func:`rag.answer.abstain.should_abstain`: best evidence
+    below the threshold, or a name of the question nowhere in the knowledge
+    base, its gold passages left out when ``without_gold``): run ``without_gold``
+    it is the share of unanswerable questions caught, otherwise the share of
+    answerable ones wrongly given up.
     """
     per_scorer: dict[str, list[dict]] = {name: [] for name in scorers}
     base: list[dict] = []
@@ -156,6 +159,8 @@ def evaluate_evidence(
         rag.retrieve(items[0].question, k, **({"strategy": strategy} if strategy else {}))
     for i, item in enumerate(items):
         hits = retrieve_for(rag, item, k, strategy, without_gold)
+        gold = (lambda chunk, item=item: item.is_gold(Hit(chunk, 0.0))) if without_gold else None
+        mentions = IndexMentions(rag.store.bm25_index, exclude=gold)
         row = {
             "id": item.id,
             f"answer_in_passages@{k}": float(any(item.has_answer(h.chunk.text) for h in hits)),
@@ -171,7 +176,8 @@ def evaluate_evidence(
             ms = (time.perf_counter() - t0) * 1000
             cpu_ms = (time.process_time() - c0) * 1000
             rec = evidence_record(item, ranked, max_sentences, max_chars)
-            rec["abstain"] = should_abstain(ranked, abstain_threshold) if abstain_threshold is not None else None
+            rec["abstain"] = (should_abstain(item.question, ranked, abstain_threshold, mentions)
+                              if abstain_threshold is not None else None)
             rec.update(id=item.id, ms=ms, cpu_ms=cpu_ms, evidence=[e.sentence.text for e in pick(ranked, max_sentences, max_chars)])
             per_scorer[name].append(rec)
         if progress:

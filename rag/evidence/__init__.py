@@ -5,8 +5,8 @@
 
 :func:`rank_sentences` scores every sentence of every hit (ranked across all
 passages, best first); :func:`select_evidence` keeps the best few within a
-sentence and character budget; :func:`should_abstain` says whether even the
-best one is too weak to quote. Everything here is deterministic: ties are
+sentence and character budget (whether to quote them at all is
+:mod:`rag.answer.abstain`'s call). Everything here is deterministic: ties are
 broken by passage rank, then position in the passage.
 """
 
@@ -28,7 +28,6 @@ __all__ = [
     "make_scorer",
     "rank_sentences",
     "select_evidence",
-    "should_abstain",
     "split_sentences",
     "split_spans",
 ]
@@ -79,15 +78,3 @@ def select_evidence(
 ) -> list[Evidence]:
     """The best evidence sentences for ``question`` across all ``hits`` (best first), within the budget."""
     return pick(rank_sentences(question, hits, scorer), max_sentences, max_chars)
-
-
-def should_abstain(evidence: Sequence[Evidence], threshold: float) -> bool:
-    """Whether the documents do not answer: no evidence, or the best score is below ``threshold``.
-
-    Scores of the default scorer (``hybrid``) are calibrated probabilities (0-1)
-    that a sentence holds the answer, so the threshold reads as one; they already
-    count how much of what the question names the passages mention.
-    """
-    if not evidence:
-        return True
-    return max(e.score for e in evidence) < threshold

@@ -98,7 +98,7 @@ _CAPITALISED = re.compile(r"(?<![\w\-'\u2019])[A-Z\u00c0-\u00de][\w\-\u00c0-\u02
 _POSSESSIVE = re.compile(r"['\u2019]s?$")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lower-cased, accents removed ("Akinosh\u016b" and "Akinoshu" read the same)."""
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
@@ -110,26 +110,10 @@ def name_words(question: str) -> set[str]:
         before = question[: m.start()].rstrip()
         if not before or before[-1] in ".?!:\"'\u201c(":
             continue  # a sentence's (or a quote's) first word is capitalised whatever it is
-        w = _POSSESSIVE.sub("", _fold(m.group(0))).strip("-")
+        w = _POSSESSIVE.sub("", fold(m.group(0))).strip("-")
         if len(w) >= 2 and w not in _STOP:
             out.add(w)
     return out
-
-
-def name_coverage(question: str, hits: Sequence[Hit]) -> float:
-    """The share of the question's name words (:func:`name_words`) that the passages (text or title) hold.
-
-    A question about "Ceelmakoile" cannot be answered by passages that never
-    mention it: a low coverage says the documents are about something else.
-    1.0 when the question names nothing.
-    """
-    names = name_words(question)
-    if not names:
-        return 1.0
-    seen: set[str] = set()
-    for h in hits:
-        seen.update(_POSSESSIVE.sub("", w) for w in re.findall(r"[\w\-'\u2019]+", _fold(f"{h.chunk.title} {h.chunk.text}")))
-    return len(names & seen) / len(names)
 
 
 def question_kind(question: str) -> str:

@@ -1,14 +1,10 @@
 """``hybrid``: a logistic model over cheap sentence features (similarity, answer type, bridges, position).
 
 The score is a calibrated probability (0-1) that the sentence holds the answer,
-so one threshold (``abstain_threshold``) means the same for every question. It
-is scaled, once per question, by how many of the question's name words the
-passages hold (:func:`rag.evidence.features.name_coverage`, squared): passages
-that never mention "Ceelmakoile" do not answer a question about it. That leaves
-the ranking as it was and is what makes abstaining work: on 100 MuSiQue dev
-questions with their gold passages dropped, 40% fall below the default
-threshold (0% without the factor), against 12% of the answerable ones (most of
-which have no answer in their top-5 passages) and 2.5% of the Octave manual's.
+so one threshold (``abstain_threshold``) means the same for every question.
+Whether the documents answer at all is also read from the knowledge base (a
+name the question asks about that no passage mentions): see
+:mod:`rag.answer.abstain`.
 The features are in :mod:`rag.evidence.features`; ``scripts/fit_evidence.py``
 caches their ingredients for the two development sets (MuSiQue and the Octave
 manual), fits and prints both halves' figures; see the README's "Evidence
@@ -33,7 +29,7 @@ import numpy as np
 
 from rag.evidence.base import SCORERS, ScorerContext, Sentence
 from rag.evidence.embedding import VectorCache, similarities
-from rag.evidence.features import FEATURES, name_coverage, residual_question, sentence_features
+from rag.evidence.features import FEATURES, residual_question, sentence_features
 from rag.evidence.lexical import bm25_scores
 from rag.types import Hit
 
@@ -54,8 +50,6 @@ WEIGHTS: dict[str, float] = {
 BIAS = -6.294
 EMBED_CHARS = 600  # characters of sentence text embedded per question (see embed_choice)
 EMBED_AT_LEAST = 2
-COVERAGE_POWER = 2  # scores are scaled by about name_coverage ** COVERAGE_POWER (see HybridScorer.score)
-COVERAGE_FLOOR = 0.05
 
 
 def linear(X: np.ndarray, weights: dict[str, float], bias: float) -> np.ndarray:
@@ -139,9 +133,4 @@ class HybridScorer:
         keep = embed_choice(first, sentences, self.embed_chars)
         scores = np.zeros(len(sentences), dtype=np.float64)
         scores[keep] = logistic(self._features(question, sentences, hits, keep, bm25), self.weights, self.bias)[keep]
-        # P(holds the answer) = P(the passages are about what the question names) x P(holds it | they are):
-        # the first is read from how many of the question's name words the passages hold. One factor per
-        # question, so the ranking is unchanged; it is what lets abstain_threshold catch unanswerable questions.
-        # (Never exactly 0: a question whose names are nowhere still gets its sentences ranked.)
-        scores *= (COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * name_coverage(question, hits)) ** COVERAGE_POWER
         return [float(x) for x in scores]

@@ -1,5 +1,5 @@
-"""The hybrid scorer: only a budget of sentence text is embedded (one sentence per passage first), and scores
-drop below the abstain threshold when the passages do not mention what the question names."""
+"""The hybrid scorer: only a budget of sentence text is embedded (one sentence per passage first), and the
+question's name words (what rag.answer.abstain looks for in the knowledge base)."""
 
 from __future__ import annotations
 
@@ -74,28 +74,3 @@ def test_name_words_are_the_capitalised_words_inside_sentences():
     q = "My inputParser fails. Who taught Akinoshū Kenji's coach in the UK, and is MATLAB needed?"
     # Not "My"/"Who" (they open a sentence), not "Parser" (inside an identifier); accents folded, possessive cut.
     assert name_words(q) == {"akinoshu", "kenji", "uk", "matlab"}
-
-
-def test_passages_that_never_mention_the_question_names_score_below_the_abstain_threshold(
-    user_embedder, hit, monkeypatch
-):
-    from rag.evidence import hybrid
-    from rag.evidence.features import name_coverage
-
-    ctx = ScorerContext(embedder=lambda: user_embedder, engine=lambda: None)
-    scorer = make_scorer("hybrid", ctx, Settings())
-    label = "Zorblax Records is an independent record label from Oslo. It was founded in 1994 by Mirela Vantongeren."
-    other = "Quarkon Records is a record label from Bergen. It was founded in 1987 by Tove Lindqvist."
-    question = "Who founded Zorblax Records?"
-    assert name_coverage(question, [hit(label, "Zorblax Records", 0)]) == 1.0
-    assert name_coverage(question, [hit(other, "Quarkon Records", 0)]) == 0.5  # "records" is there, "zorblax" not
-    on_topic = rank_sentences(question, [hit(label, "Zorblax Records", 0)], scorer)
-    off_topic = rank_sentences(question, [hit(other, "Quarkon Records", 0)], scorer)
-    threshold = Settings().abstain_threshold
-    assert on_topic[0].score >= threshold
-    assert off_topic[0].score < threshold
-    # The factor is one per question: without it the ranking is the same, and the scores higher.
-    monkeypatch.setattr(hybrid, "COVERAGE_POWER", 0)
-    plain = rank_sentences(question, [hit(other, "Quarkon Records", 0)], make_scorer("hybrid", ctx, Settings()))
-    assert [e.sentence for e in plain] == [e.sentence for e in off_topic]
-    assert plain[0].score >= threshold and all(0 < e.score for e in off_topic)

@@ -15,7 +15,6 @@ from rag.evidence import (
     rank_sentences,
     scorer_names,
     select_evidence,
-    should_abstain,
 )
 
 OTTER = (
@@ -93,16 +92,6 @@ def test_pick_and_ties_are_deterministic(hit):
     assert [e.sentence.text for e in ranked] == ["B one.", "B two.", "A one."]
     assert [e.sentence.text for e in pick(ranked, 2, 400)] == ["B one.", "B two."]
     assert rank_sentences("q", [], Flat()) == []
-
-
-def test_should_abstain():
-    from rag.evidence.base import Evidence, Sentence
-
-    ev = [Evidence(Sentence(0, 0, 3, "abc"), 0.4)]
-    assert should_abstain([], 0.1)
-    assert should_abstain(ev, 0.5)
-    assert not should_abstain(ev, 0.3)
-    assert not should_abstain(ev, 0.0)
 
 
 class _YesNoEngine:
