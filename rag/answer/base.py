@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from rag.config import Settings
-from rag.answer.abstain import Mentions, should_abstain
+from rag.answer.abstain import Mentions, should_abstain, unknown_names
 from rag.evidence import pick
 from rag.evidence.base import Evidence
 from rag.generate import citation
@@ -23,6 +23,9 @@ from rag.types import AnswerSentence, Citation, Hit, Span, TraceStep, Usage
 
 # Said when no evidence clears the abstain threshold.
 ABSTAIN_TEXT = "The documents do not answer this question. The nearest passages are listed below."
+# Said when the question names something the knowledge base never mentions ({names}: quoted, joined).
+ABSTAIN_UNKNOWN_TEXT = "The documents never mention {names}, so they do not answer this question. " \
+    "The nearest passages are listed below."
 # Lead of an answer that only quotes the documents (grounded mode's fallback).
 QUOTE_LEAD = "The documents say:"
 
@@ -156,8 +159,17 @@ def abstains(job: AnswerJob) -> bool:
     return should_abstain(job.question, job.evidence(), job.settings.abstain_threshold, job.mentions)
 
 
-def abstain_draft() -> Draft:
-    return Draft(ABSTAIN_TEXT, (), abstained=True)
+def abstain_draft(job: AnswerJob) -> Draft:
+    """The answer that says the documents do not answer, naming what they never mention (a misspelt or
+    unknown name is then plain to see)."""
+    unknown = unknown_names(job.question, job.mentions) if job.mentions is not None else []
+    # "Zorblax Records" is unknown because "Zorblax" is: name the word alone.
+    shown = [n for n in unknown if not any(o != n and f" {o.lower()} " in f" {n.lower()} " for o in unknown)]
+    if not shown:
+        return Draft(ABSTAIN_TEXT, (), abstained=True)
+    names = [f"\u201c{n}\u201d" for n in shown[:3]]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return Draft(ABSTAIN_UNKNOWN_TEXT.format(names=joined), (), abstained=True)
 
 
 def evidence_step(ranked: Sequence[Evidence], hits: Sequence[Hit], seconds: float, scorer: str) -> TraceStep:

@@ -13,7 +13,7 @@ class Extractive:
     uses_llm = False
 
     def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
-        draft = abstain_draft() if abstains(job) else quote(job)
+        draft = abstain_draft(job) if abstains(job) else quote(job)
         if draft.text:
             yield draft.text
         yield draft

@@ -30,7 +30,7 @@ class Grounded:
 
     def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
         if abstains(job):
-            draft = abstain_draft()
+            draft = abstain_draft(job)
             yield draft.text
             yield draft
             return

@@ -8,7 +8,7 @@ from kb_fixture import OTTER_QUESTION, build_kb
 
 from rag import RAG
 from rag.answer.abstain import IndexMentions, Mentions, question_names, should_abstain, unknown_names
-from rag.answer.base import ABSTAIN_TEXT
+from rag.answer.base import ABSTAIN_TEXT, ABSTAIN_UNKNOWN_TEXT
 from rag.evidence.base import Evidence, Sentence
 
 
@@ -76,4 +76,9 @@ def test_a_question_about_a_name_the_documents_never_mention_abstains(kb, embedd
         known = rag.ask(OTTER_QUESTION, answer_mode="extractive")
         unknown = rag.ask("What do Zorblax otters use stones for?", answer_mode="extractive")
     assert not known.abstained and "stones" in known.text
-    assert unknown.abstained and unknown.text == ABSTAIN_TEXT and unknown.passages and not unknown.citations
+    assert unknown.abstained and unknown.passages and not unknown.citations
+    # The answer names what the documents never mention, so a misspelling is plain to see.
+    assert unknown.text == ABSTAIN_UNKNOWN_TEXT.format(names="\u201cZorblax\u201d")
+    with RAG(kb.replace(abstain_threshold=0.99), embedder=embedder, engine=FailingEngine()) as rag:
+        low = rag.ask(OTTER_QUESTION, answer_mode="extractive")
+    assert low.abstained and low.text == ABSTAIN_TEXT  # nothing unknown: the plain sentence
