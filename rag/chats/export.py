@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 
 from rag.chats.store import ConversationInfo, StoredTurn
 from rag.errors import ConfigError
-from rag.generate import source_label
+from rag.generate import citation, source_label
 from rag.types import Answer, Citation, Document
 from rag.ui_support import plural, unverified_ranges
 
@@ -40,12 +40,16 @@ def source_lines(answer: Answer, deleted: frozenset[str] = frozenset()) -> list[
     words = [answer.text[a:b] for a, b in unverified_ranges(answer)]
     if words:
         lines.append(f"(not found in the cited passage: {', '.join(dict.fromkeys(words))})")
-    for c in answer.citations:
+    cited = answer.citations
+    if not cited and answer.abstained and answer.passages:  # "the nearest passages are listed below"
+        lines.append("Nearest passages:")
+        cited = tuple(citation(n, h, inferred=True) for n, h in enumerate(answer.passages, 1))
+    for c in cited:
         lines.append(citation_line(c, deleted))
         for h in c.highlights:
             lines.append(f"    > {' '.join(c.text[h.start:h.end].split())}")
         if not c.highlights:
-            lines.append(f"    {c.snippet[:120]!r}")
+            lines.append(f"    {' '.join(c.snippet.split())[:120]!r}")
     return lines
 
 

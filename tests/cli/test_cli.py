@@ -232,6 +232,10 @@ def test_ask_answer_mode_and_max_tokens(run, monkeypatch, embedder):
     assert "    > " in quoted.stdout  # the evidence sentence under its source
     data = json.loads(run("ask", OTTER_QUESTION, "--answer-mode", "extractive", "--json").stdout)
     assert data["mode"] == "extractive" and data["citations"][0]["highlights"]
+    # Abstaining names what the documents never mention and lists the nearest passages under the answer.
+    off = run("ask", "What is the capital of France?", "--answer-mode", "extractive")
+    assert off.stdout.startswith("The documents never mention \u201cFrance\u201d")
+    assert "Nearest passages:\n[1] " in off.stdout and "    '" in off.stdout
     engine = ScriptedEngine(default="Sea otters use stones to crack walnut shells [1]. Nemo taught them in 1870.")
     monkeypatch.setattr(common, "open_rag", lambda settings: RAG(settings, embedder=embedder, engine=engine))
     grounded = run("ask", OTTER_QUESTION, "--answer-mode", "grounded", "--max-tokens", "7")
