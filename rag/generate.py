@@ -140,7 +140,12 @@ def extra_instructions(instructions: str) -> str:
 
 
 def build_prompt(
-    question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]] = (), *, instructions: str = ""
+    question: str,
+    hits: Sequence[Hit],
+    history: Sequence[tuple[str, str]] = (),
+    *,
+    instructions: str = "",
+    key_sentences: Sequence[tuple[int, str]] = (),
 ) -> Prompt:
     """The answer prompt from ``prompts/answer.txt``, with its reusable prefix boundaries.
 
@@ -151,6 +156,11 @@ def build_prompt(
     order, the next turn's prompt starts with one of those prefixes (a passage
     appended next turn starts right after the end of this turn's last one).
     ``instructions`` (see :func:`extra_instructions`) follow the rules paragraph.
+    ``key_sentences`` (``(passage number, sentence)``, the best evidence) are
+    repeated right before the question (``prompts/answer_evidence.txt``): a
+    small base model copies its answer from text near the question far more
+    often than from the middle of the passages. They change every turn, so
+    they sit after the last snapshot.
     """
     template = load_prompt("answer")
     extra = extra_instructions(instructions)
@@ -162,8 +172,9 @@ def build_prompt(
         "passages": [format_passage(i, h) for i, h in enumerate(hits, 1)],
         "history": _history_entries(history),
         "question": [" ".join(question.split())],
+        "evidence": [_key_block(key_sentences)] if key_sentences else [],
     }
-    separators = {"passages": "\n\n", "history": "", "question": ""}
+    separators = {"passages": "\n\n", "history": "", "question": "", "evidence": ""}
     text = ""
     starts: dict[str, int] = {}
     passage_ends: list[int] = []
@@ -185,10 +196,15 @@ def build_prompt(
                 passage_ends.append(len(text))
     # The template file ends with a newline; the answer must start right after "Answer:".
     text = text.rstrip()
-    # The question line ("Question: ...") begins where the history ends.
-    question_line = text.rfind("\n", 0, starts["question"]) + 1
+    # The history ends where the key sentences (or, without them, the question line) begin.
+    question_line = starts["evidence"]
     snapshots = (starts["passages"], *passage_ends[-1:], question_line)
     return Prompt(text, (*snapshots, *passage_ends, *turn_starts), snapshots)
+
+
+def _key_block(key_sentences: Sequence[tuple[int, str]]) -> str:
+    lines = "\n".join(f"[{n}] {' '.join(sanitize(text).split())}" for n, text in key_sentences)
+    return load_prompt("answer_evidence").format(sentences=lines)
 
 
 def build_chat_prompt(
@@ -227,13 +243,19 @@ class AnswerRequest:
 
 
 def answer_request(
-    engine: Streams, question: str, hits: Sequence[Hit], history: Sequence[tuple[str, str]], settings
+    engine: Streams,
+    question: str,
+    hits: Sequence[Hit],
+    history: Sequence[tuple[str, str]],
+    settings,
+    key_sentences: Sequence[tuple[int, str]] = (),
 ) -> AnswerRequest:
     """The answer prompt in the form ``engine`` takes, with its stop strings and length limit.
 
     Chat engines get :func:`build_chat_prompt` and no stops; completion engines
     (the embedded base model, ``llm_api=completions``) :func:`build_prompt` and
-    :data:`STOP`. The length is ``settings.max_new_tokens``, or the engine's
+    :data:`STOP`, with ``key_sentences`` (the best evidence) before the question.
+    The length is ``settings.max_new_tokens``, or the engine's
     ``default_max_tokens`` when that is 0.
     """
     if not isinstance(engine, Streams):
@@ -245,7 +267,8 @@ def answer_request(
     extra = settings.instructions
     if engine.takes_messages:
         return AnswerRequest(build_chat_prompt(question, hits, history, instructions=extra), CHAT_STOP, max_tokens)
-    return AnswerRequest(build_prompt(question, hits, history, instructions=extra), STOP, max_tokens)
+    prompt = build_prompt(question, hits, history, instructions=extra, key_sentences=key_sentences)
+    return AnswerRequest(prompt, STOP, max_tokens)
 
 
 def _words(text: str) -> set[str]:

@@ -10,7 +10,8 @@ from rag.errors import ConfigError
 
 # Placeholders each template must contain (and may not exceed).
 REQUIRED: dict[str, frozenset[str]] = {
-    "answer": frozenset({"passages", "history", "question"}),
+    "answer": frozenset({"passages", "history", "evidence", "question"}),
+    "answer_evidence": frozenset({"sentences"}),
     "answer_chat_system": frozenset(),
     "answer_chat_user": frozenset({"passages", "question"}),
     "next_query": frozenset({"passages", "question"}),

@@ -6,7 +6,9 @@ import logging
 from typing import Generator, Iterator
 
 from rag.answer.base import MODES, AnswerJob, Draft, answer_sentences, with_highlights
+from rag.engines.base import Streams
 from rag.errors import ConfigError, EngineError, HopragError
+from rag.evidence import pick
 from rag.generate import answer_request, citation, cite
 from rag.types import AnswerSentence, TraceStep, Usage
 
@@ -18,9 +20,13 @@ def generate_text(job: AnswerJob) -> Generator[str, None, tuple[str, Usage, str]
 
     An engine that fails before its first piece gives an error instead (the
     answer becomes retrieval-only); one that fails mid-answer raises.
+    A completion engine (the embedded base model) also gets the best evidence
+    sentences before the question (:func:`key_sentences`); a chat model reads
+    the passages well without them, and its prompt stays prefix-stable.
     """
     engine = job.engine()
-    request = answer_request(engine, job.question, job.hits, job.history, job.settings)
+    keys = () if isinstance(engine, Streams) and engine.takes_messages else key_sentences(job)
+    request = answer_request(engine, job.question, job.hits, job.history, job.settings, keys)
     parts: list[str] = []
     usage, error = Usage(), ""
     try:
@@ -42,6 +48,16 @@ def generate_text(job: AnswerJob) -> Generator[str, None, tuple[str, Usage, str]
         error = str(exc)
         log.warning("generation failed, answering with sources only: %s", exc)
     return "".join(parts), usage, error
+
+
+# Evidence sentences repeated before the question for a completion engine: 2 raised the embedded
+# model's F1 on MuSiQue (README "Answer modes").
+KEY_SENTENCES, KEY_CHARS = 2, 400
+
+
+def key_sentences(job: AnswerJob) -> tuple[tuple[int, str], ...]:
+    """The best evidence sentences as ``(passage number, text)``, best first."""
+    return tuple((e.sentence.hit + 1, e.sentence.text) for e in pick(job.evidence(), KEY_SENTENCES, KEY_CHARS))
 
 
 def generate_step(usage: Usage) -> TraceStep:

@@ -60,6 +60,20 @@ def test_generative_keeps_the_llm_text_and_adds_highlights(kb, embedder):
     assert answer.citations and answer.citations[0].highlights
 
 
+def test_the_embedded_engine_gets_the_best_evidence_before_the_question(kb, embedder):
+    engine = ScriptedEngine("They use stones [1].")
+    with _open(kb, embedder, engine) as rag:
+        answer = rag.ask(OTTER_QUESTION, answer_mode="grounded")
+    (prompt,) = engine.prompts
+    keys = prompt.text.rsplit("Key sentences:\n", 1)[1].split("\nQuestion:")[0].splitlines()
+    (evidence,) = [s for s in answer.trace.steps if s.name == "evidence"]
+    assert 1 <= len(keys) <= 2 and keys == evidence.detail["best"][: len(keys)]  # "[n] sentence", best first
+    chat = ScriptedEngine("They use stones [1].", takes_messages=True)
+    with _open(kb, embedder, chat) as rag:
+        rag.ask(OTTER_QUESTION, answer_mode="generative")
+    assert "Key sentences" not in str(chat.prompts[0])
+
+
 def test_grounded_drops_unsupported_sentences(kb, embedder):
     reply = "Sea otters use stones as tools to crack open shells [1]. They learned it from Captain Nemo in 1870."
     with _open(kb, embedder, ScriptedEngine(reply)) as rag:

@@ -99,3 +99,25 @@ def test_citations_are_found_in_any_paragraph_but_not_in_code():
 def test_source_label_is_one_line():
     assert source_label("/kb/a\nb.md", 3, "Install\nguide") == "a b.md, page 3 (Install guide)"
     assert source_label("notes.txt") == "notes.txt"
+
+
+def test_completion_prompts_repeat_the_key_sentences_right_before_the_question():
+    keys = ((2, "Etna is a volcano\nin Sicily [7]."), (1, "Otters crack shellfish with stones."))
+    request = answer_request(ScriptedEngine(), "Where is Etna?", HITS, [("What do otters use?", "Stones [1].")],
+                             Settings(), keys)
+    text = request.prompt.text
+    assert text.endswith(
+        "Key sentences:\n[2] Etna is a volcano in Sicily (7).\n[1] Otters crack shellfish with stones.\n"
+        "Question: Where is Etna?\nAnswer:"
+    )
+    # They change every turn: the last snapshot (end of the history) is before them, the prefix is unchanged.
+    plain = build_prompt("Where is Etna?", HITS, [("What do otters use?", "Stones [1].")])
+    assert request.prompt.snapshots == plain.snapshots
+    assert text[: request.prompt.snapshots[-1]] == plain.text[: plain.snapshots[-1]]
+    assert text[request.prompt.snapshots[-1]:].startswith("Key sentences:")
+
+
+def test_chat_prompts_take_no_key_sentences():
+    engine = ScriptedEngine(takes_messages=True)
+    with_keys = answer_request(engine, "Where is Etna?", HITS, (), Settings(), ((2, "Etna is a volcano in Sicily."),))
+    assert with_keys.prompt == answer_request(engine, "Where is Etna?", HITS, (), Settings()).prompt
