@@ -476,11 +476,10 @@ def show_trace(answer: Answer) -> None:
 
 def show_answer_text(answer: Answer, slot) -> None:
     """The answer as safe Markdown (unsupported sentences and unverified words marked), or the abstain notice."""
-    if answer.abstained:
-        slot.info(
-            "The documents do not answer this question: no passage holds evidence for it. "
-            "The nearest passages are listed below."
-        )
+    if answer.abstained:  # the answer's own words say why (e.g. a name the documents never mention)
+        slot.info(escape_markdown(answer.text) if answer.text else
+                  "The documents do not answer this question: no passage holds evidence for it. "
+                  "The nearest passages are listed below.")
     elif answer.text:
         html(markdown_html(answer.text, unsupported_ranges(answer), quoted_ranges(answer.text),
                            unverified_ranges(answer)), slot)

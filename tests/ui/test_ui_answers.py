@@ -15,6 +15,8 @@ import pytest
 pytest.importorskip("streamlit", reason="the UI tests need the 'ui' extra: pip install 'hoprag[ui]'")
 
 from rag import RAG  # noqa: E402
+from rag.answer.base import ABSTAIN_UNKNOWN_TEXT  # noqa: E402
+from rag.ui_support import escape_markdown  # noqa: E402
 from rag.types import Answer, AnswerSentence, Chunk, Citation, Hit, Span  # noqa: E402
 from test_ui_app import GOOD_MD, start, ui_env, upload, use_unreachable_server  # noqa: E402,F401
 
@@ -123,15 +125,16 @@ def test_words_no_passage_has_are_underlined_in_a_supported_sentence(monkeypatch
 
 
 def test_abstained_answer_says_so_and_lists_the_nearest_passages(monkeypatch):
+    said = ABSTAIN_UNKNOWN_TEXT.format(names="\u201cWorld*Cup\u201d")
+
     def abstained(question):
-        return Answer(question, "The documents do not answer this.", (),
+        return Answer(question, said, (),
                       (hit("c2", OTHER, "otters.txt"), hit("c1", PASSAGE, "notes.md")), mode="grounded",
                       abstained=True)
 
     block = asked(at := start(), monkeypatch, abstained, question="Who won the 1998 world cup?")
-    assert [i.value for i in block.info] == [
-        "The documents do not answer this question: no passage holds evidence for it. "
-        "The nearest passages are listed below."]
+    assert [i.value for i in block.info] == [escape_markdown(said)]  # the answer's own reason, Markdown escaped
+    assert "World\\*Cup" in block.info[0].value
     assert "**Nearest passages**" in [m.value for m in block.markdown]
     assert [e.label for e in block.expander][:2] == ["otters\\.txt · Notes", "notes\\.md · Notes"]
     assert not block.warning and not at.exception
