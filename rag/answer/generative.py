@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Generator, Iterator
+from typing import Generator, Iterator, Sequence
 
 from rag.answer.base import MODES, AnswerJob, Draft, answer_sentences, with_highlights
 from rag.engines.base import Streams
 from rag.errors import ConfigError, EngineError, HopragError
 from rag.evidence import pick
+from rag.evidence.base import Evidence
 from rag.generate import answer_request, citation, cite
 from rag.types import AnswerSentence, TraceStep, Usage
 
@@ -25,7 +26,7 @@ def generate_text(job: AnswerJob) -> Generator[str, None, tuple[str, Usage, str]
     the passages well without them, and its prompt stays prefix-stable.
     """
     engine = job.engine()
-    keys = () if isinstance(engine, Streams) and engine.takes_messages else key_sentences(job)
+    keys = () if isinstance(engine, Streams) and engine.takes_messages else key_sentences(job.evidence())
     request = answer_request(engine, job.question, job.hits, job.history, job.settings, keys)
     parts: list[str] = []
     usage, error = Usage(), ""
@@ -55,9 +56,9 @@ def generate_text(job: AnswerJob) -> Generator[str, None, tuple[str, Usage, str]
 KEY_SENTENCES, KEY_CHARS = 2, 400
 
 
-def key_sentences(job: AnswerJob) -> tuple[tuple[int, str], ...]:
-    """The best evidence sentences as ``(passage number, text)``, best first."""
-    return tuple((e.sentence.hit + 1, e.sentence.text) for e in pick(job.evidence(), KEY_SENTENCES, KEY_CHARS))
+def key_sentences(ranked: Sequence[Evidence]) -> tuple[tuple[int, str], ...]:
+    """The best of the ``ranked`` evidence sentences as ``(passage number, text)``, best first."""
+    return tuple((e.sentence.hit + 1, e.sentence.text) for e in pick(ranked, KEY_SENTENCES, KEY_CHARS))
 
 
 def generate_step(usage: Usage) -> TraceStep:

@@ -7,11 +7,14 @@ import re
 import time
 from typing import Callable, Sequence
 
+from rag.answer.generative import key_sentences
 from rag.engines.base import generate
 from rag.eval.dataset import Dataset, Question, hit_ids
 from rag.eval.documents import DocQuestion, answer_in_passages, is_gold_hit, page_hit, text_has_answer
 from rag.eval.metrics import answer_in, exact_match, mean, percentile, token_f1
+from rag.evidence.base import Evidence
 from rag.generate import answer_request, cite
+from rag.types import Hit
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +200,22 @@ def evaluate_chat(
 
 
 def evaluate_oracle(
-    engine, dataset: Dataset, settings, progress: Callable[[int, int], None] | None = None
+    engine,
+    dataset: Dataset,
+    settings,
+    progress: Callable[[int, int], None] | None = None,
+    rank: Callable[[str, Sequence[Hit]], Sequence[Evidence]] | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
-    """The same engine and prompt given only each question's gold passages (the reading ceiling)."""
+    """The same engine and prompt given only each question's gold passages (the reading ceiling).
+
+    ``rank`` ranks the gold passages' sentences (the evidence scorer), so a completion engine gets the same
+    key sentences before the question as the ``generative`` mode does (:func:`rag.answer.generative.key_sentences`).
+    """
     records = []
     for i, q in enumerate(dataset.questions):
         hits = dataset.gold_hits(q)
-        request = answer_request(engine, q.question, hits, (), settings)
+        keys = key_sentences(rank(q.question, hits)) if rank is not None else ()
+        request = answer_request(engine, q.question, hits, (), settings, keys)
         t0 = time.perf_counter()
         text, usage = generate(
             engine, request.prompt, max_tokens=request.max_tokens, stop=request.stop, temperature=settings.temperature

@@ -93,7 +93,8 @@ def test_eval_retrieval_refuses_bad_options(tiny_dir, tmp_path):
 
 
 def test_eval_answers_limit_2_hand_computed(tiny_dir, tmp_path, shared_models, monkeypatch):
-    shared_models(ScriptedEngine("To crack open shellfish [1].", "Sicily [2].", "shellfish [1]", "Mount Etna [1][2]"))
+    engine = ScriptedEngine("To crack open shellfish [1].", "Sicily [2].", "shellfish [1]", "Mount Etna [1][2]")
+    shared_models(engine)
     monkeypatch.setenv("HOPRAG_TOP_K", "2")
     monkeypatch.setenv("HOPRAG_ANSWER_MODE", "generative")  # the scripted text is the answer, unchecked
     out = _invoke(["eval", "answers", "--dataset", str(tiny_dir), "--strategy", "single", "--limit", "2",
@@ -113,6 +114,9 @@ def test_eval_answers_limit_2_hand_computed(tiny_dir, tmp_path, shared_models, m
     assert oracle["citation_precision"] == 1.0 and oracle["citation_coverage"] == 1.0
     assert oracle["answer_in_context"] == 1.0
     assert (tmp_path / "answers.png").stat().st_size > 0
+    # The oracle is the generative prompt on the gold passages: the same key sentences before the question.
+    assert len(engine.prompts) == 4 and all("Key sentences:\n[" in str(p) for p in engine.prompts)
+    assert "shellfish" in str(engine.prompts[2]).split("Key sentences:")[1]
 
 
 # A scripted engine keeps the prompts it was given.
