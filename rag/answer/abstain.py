@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -87,13 +88,31 @@ def unknown_names(question: str, kb: Mentions) -> list[str]:
     return [name for name in question_names(question) if not kb.mentions(name)]
 
 
+@dataclass(frozen=True)
+class Abstention:
+    """Why the answer abstains: ``unknown``, the question's names the knowledge base never mentions (the
+    fewest that say it: "Zorblax", not also "Zorblax Records"); empty when the evidence is too weak."""
+
+    unknown: tuple[str, ...] = ()
+
+
+def abstention(
+    question: str, evidence: Sequence[Evidence], threshold: float, kb: Mentions | None = None
+) -> Abstention | None:
+    """Whether to abstain, and why: a name of the question is unknown to ``kb``, there is no evidence, or the
+    best score is below ``threshold``. None: answer."""
+    unknown = unknown_names(question, kb) if kb is not None else []
+    if unknown:
+        words = [f" {n.lower()} " for n in unknown]
+        return Abstention(tuple(n for n, w in zip(unknown, words) if not any(o != w and o in w for o in words)))
+    if not evidence or max(e.score for e in evidence) < threshold:
+        return Abstention()
+    return None
+
+
 def should_abstain(question: str, evidence: Sequence[Evidence], threshold: float, kb: Mentions | None = None) -> bool:
     """Abstain when there is no evidence, a name of the question is unknown to ``kb``, or the best score is low."""
-    if not evidence:
-        return True
-    if kb is not None and unknown_names(question, kb):
-        return True
-    return max(e.score for e in evidence) < threshold
+    return abstention(question, evidence, threshold, kb) is not None
 
 
 class IndexMentions:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from rag.config import Settings
-from rag.answer.abstain import Mentions, should_abstain, unknown_names
+from rag.answer.abstain import Abstention, Mentions, abstention
 from rag.evidence import pick
 from rag.evidence.base import Evidence
 from rag.generate import citation
@@ -153,21 +153,19 @@ def quote(job: AnswerJob, lead: str = "") -> Draft:
     return Draft(text.strip(), citations, tuple(marks))
 
 
-def abstains(job: AnswerJob) -> bool:
-    """The documents do not answer: a name of the question is nowhere in the knowledge base, or no evidence
-    sentence clears the calibrated threshold (or there is no evidence at all); see :mod:`rag.answer.abstain`."""
-    return should_abstain(job.question, job.evidence(), job.settings.abstain_threshold, job.mentions)
+def abstains(job: AnswerJob) -> Abstention | None:
+    """Why the documents do not answer (None: they may): a name of the question is nowhere in the knowledge
+    base, or no evidence sentence clears the calibrated threshold (or there is no evidence at all); see
+    :mod:`rag.answer.abstain`."""
+    return abstention(job.question, job.evidence(), job.settings.abstain_threshold, job.mentions)
 
 
-def abstain_draft(job: AnswerJob) -> Draft:
+def abstain_draft(why: Abstention) -> Draft:
     """The answer that says the documents do not answer, naming what they never mention (a misspelt or
     unknown name is then plain to see)."""
-    unknown = unknown_names(job.question, job.mentions) if job.mentions is not None else []
-    # "Zorblax Records" is unknown because "Zorblax" is: name the word alone.
-    shown = [n for n in unknown if not any(o != n and f" {o.lower()} " in f" {n.lower()} " for o in unknown)]
-    if not shown:
+    if not why.unknown:
         return Draft(ABSTAIN_TEXT, (), abstained=True)
-    names = [f"\u201c{n}\u201d" for n in shown[:3]]
+    names = [f"\u201c{n}\u201d" for n in why.unknown[:3]]
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
     return Draft(ABSTAIN_UNKNOWN_TEXT.format(names=joined), (), abstained=True)
 

@@ -13,7 +13,8 @@ class Extractive:
     uses_llm = False
 
     def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
-        draft = abstain_draft(job) if abstains(job) else quote(job)
+        why = abstains(job)
+        draft = abstain_draft(why) if why else quote(job)
         if draft.text:
             yield draft.text
         yield draft

@@ -29,8 +29,9 @@ class Grounded:
     uses_llm = True
 
     def stream(self, job: AnswerJob) -> Iterator[str | Draft]:
-        if abstains(job):
-            draft = abstain_draft(job)
+        why = abstains(job)
+        if why:
+            draft = abstain_draft(why)
             yield draft.text
             yield draft
             return
