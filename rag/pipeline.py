@@ -326,16 +326,21 @@ class RAG:
             unsupported=draft.unsupported,
         )
 
-    def _rank_evidence(self, question: str, hits: Sequence[Hit], retrieved: set[str], settings: Settings) -> list[Evidence]:
-        """This turn's passages' sentences, best evidence first (earlier turns' passages are not evidence)."""
+    def rank_evidence(self, question: str, hits: Sequence[Hit], settings: Settings | None = None) -> list[Evidence]:
+        """Every sentence of ``hits``, best evidence for ``question`` first, by the ``evidence_scorer`` of
+        ``settings`` (default: this knowledge base's); scorers are built once and share the loaded models."""
         from rag.evidence import make_scorer, rank_sentences
 
+        settings = settings or self.settings
         scorer = self._scorers.get(settings.evidence_scorer)
         if scorer is None:
             context = ScorerContext(embedder=lambda: self.embedder, engine=lambda: self.engine)
             scorer = self._scorers[settings.evidence_scorer] = make_scorer(settings.evidence_scorer, context, settings)
-        ranked = rank_sentences(question, hits, scorer)
-        return [e for e in ranked if hits[e.sentence.hit].chunk.id in retrieved]
+        return rank_sentences(question, hits, scorer)
+
+    def _rank_evidence(self, question: str, hits: Sequence[Hit], retrieved: set[str], settings: Settings) -> list[Evidence]:
+        """This turn's passages' sentences, best evidence first (earlier turns' passages are not evidence)."""
+        return [e for e in self.rank_evidence(question, hits, settings) if hits[e.sentence.hit].chunk.id in retrieved]
 
     def _locate(self, citations: Sequence[Citation], hits: Sequence[Hit]) -> tuple[Citation, ...]:
         """PDF citations' highlights with the page and the position of each sentence on it (for the page view)."""

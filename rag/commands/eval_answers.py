@@ -55,7 +55,6 @@ def eval_answers(
         from rag.eval.dataset import without_gold
         from rag.eval.documents import DocDataset
         from rag.eval.evidence import load_eval_dataset, open_eval_kb
-        from rag.evidence import ScorerContext, make_scorer, rank_sentences
 
         settings = load_settings(None, data_dir)
         strategies = split_names(strategy, choices("strategy"), "--strategy") if strategy else [settings.strategy]
@@ -83,11 +82,9 @@ def eval_answers(
                 configs[name] = {**row, **overrides}
             if use_oracle:
                 # The gold passages' key sentences come from the same evidence scorer as the modes' own.
-                scorer = make_scorer(settings.evidence_scorer, ScorerContext(
-                    embedder=lambda: shared["embedder"], engine=lambda: shared["engine"]), settings)
                 oracle_row, _ = evaluate_oracle(
                     shared["engine"], ds, settings, progress=lambda d, n: progress("oracle", d, n),
-                    rank=lambda question, hits: rank_sentences(question, hits, scorer),
+                    rank=rag.rank_evidence,
                 )
         if unanswerable:
             held_out, removed = without_gold(ds, unanswerable)
