@@ -85,17 +85,13 @@ class Store:
         self._warned_embedder = False
 
     @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> "Store":
+    def from_settings(cls, settings: Any) -> "Store":
         """The store of ``settings.kb`` under ``settings.index_dir`` (or its Chroma server), with the
-        settings' lock timeout and HNSW graph (``kwargs`` override, e.g. ``kb=`` or ``client=``)."""
+        settings' lock timeout and HNSW graph."""
         from rag.store.vectors import hnsw_configuration
 
-        args: dict[str, Any] = dict(
-            index_dir=settings.index_dir, kb=settings.kb, chroma_url=settings.chroma_url,
-            lock_timeout_s=settings.lock_timeout_s, hnsw=hnsw_configuration(settings),
-        )
-        args.update(kwargs)
-        return cls(**args)
+        return cls(settings.index_dir, settings.kb, settings.chroma_url, lock_timeout_s=settings.lock_timeout_s,
+                   hnsw=hnsw_configuration(settings))
 
     @property
     def client(self) -> Any:
