@@ -17,6 +17,7 @@ import uuid
 import streamlit as st
 
 from rag import RAG, Answer, HopragError, Settings
+from rag.answer.base import ABSTAIN_TEXT
 from rag.components import choices
 from rag.embed import make_embedder
 from rag.engines import make_engine
@@ -477,9 +478,7 @@ def show_trace(answer: Answer) -> None:
 def show_answer_text(answer: Answer, slot) -> None:
     """The answer as safe Markdown (unsupported sentences and unverified words marked), or the abstain notice."""
     if answer.abstained:  # the answer's own words say why (e.g. a name the documents never mention)
-        slot.info(escape_markdown(answer.text) if answer.text else
-                  "The documents do not answer this question: no passage holds evidence for it. "
-                  "The nearest passages are listed below.")
+        slot.info(escape_markdown(answer.text or ABSTAIN_TEXT))
     elif answer.text:
         html(markdown_html(answer.text, unsupported_ranges(answer), quoted_ranges(answer.text),
                            unverified_ranges(answer)), slot)
