@@ -67,8 +67,10 @@ def embed_choice(cheap: np.ndarray, sentences: Sequence[Sentence], budget: int) 
     Each passage's best sentence by the ``cheap`` score comes first (best passage
     first): the cheap cues are lexical, so they cannot tell which passage matches a
     paraphrased question, and one candidate per passage leaves that to the
-    embedding. Then the best remaining sentences, while they fit. At least
-    :data:`EMBED_AT_LEAST` are embedded whatever their length.
+    embedding. Those are embedded whatever their length (one per passage: a long
+    sentence of one passage must not leave another passage's only candidate
+    unembedded, scoring 0). Then the best remaining sentences, while they fit in
+    ``budget`` with them. At least :data:`EMBED_AT_LEAST` are embedded.
     """
     order = np.argsort(-cheap, kind="stable").tolist()
     firsts: dict[int, int] = {}
@@ -80,7 +82,7 @@ def embed_choice(cheap: np.ndarray, sentences: Sequence[Sentence], budget: int) 
     used = 0
     for i in [*lead, *(i for i in order if i not in taken)]:
         size = len(sentences[i].text)
-        if len(keep) >= EMBED_AT_LEAST and used + size > budget:
+        if i not in taken and len(keep) >= EMBED_AT_LEAST and used + size > budget:
             continue
         keep.append(i)
         used += size

@@ -46,6 +46,10 @@ def test_embed_choice_takes_each_passage_best_first_then_the_best_that_fit():
     # A long sentence that does not fit is skipped, a shorter one after it still fits.
     keep = embed_choice(np.array([4.0, 3.0, 2.0, 1.0]), _sentences([[100, 100, 400, 100]]), 300)
     assert keep == [0, 1, 3]
+    # Every passage's best is embedded even when the leads alone overflow the budget: a long code line of
+    # one passage must not leave another passage's only sentence unscored.
+    keep = embed_choice(np.array([9.0, 8.0, 7.0, 1.0]), _sentences([[400], [400], [400], [100]]), 600)
+    assert keep == [0, 1, 2, 3]
 
 
 def test_hybrid_embeds_one_call_within_the_budget_and_still_finds_the_answer(user_embedder, hit):
