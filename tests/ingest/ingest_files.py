@@ -40,11 +40,17 @@ def make_image_only_pdf() -> bytes:
     return bytes(pdf.output())
 
 
+# make_encrypted_pdf's user password: no word of any vocabulary (the tokenizer's vocabulary, which holds
+# "secret", can land in Chroma's index files as uninitialised memory, so a password check on them needs a
+# string that only a leak can put there).
+PDF_PASSWORD = "Kw9-vicuna-pass-3Zq"
+
+
 def make_encrypted_pdf(plain: bytes) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(plain)))
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    writer.encrypt(user_password=PDF_PASSWORD, owner_password="owner", algorithm="RC4-128")
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

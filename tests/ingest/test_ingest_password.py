@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from ingest_files import PAGES, make_encrypted_pdf, make_pdf
+from ingest_files import PAGES, PDF_PASSWORD, make_encrypted_pdf, make_pdf
 from typer.testing import CliRunner
 
 from ingest.loaders import LoadOptions, load, needs_password
@@ -16,7 +16,7 @@ from rag import cli
 from rag.errors import IngestError
 from rag.ui_support import password_failed, upload_needs_password
 
-SECRET = "secret"  # make_encrypted_pdf's user password
+SECRET = PDF_PASSWORD  # make_encrypted_pdf's user password
 
 
 @pytest.fixture(scope="module")

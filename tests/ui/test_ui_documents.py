@@ -12,7 +12,7 @@ pytest.importorskip("streamlit", reason="the UI tests need the 'ui' extra: pip i
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingest"))
 from fakes import loopback_http  # noqa: E402
-from ingest_files import make_encrypted_pdf, make_pdf  # noqa: E402
+from ingest_files import PDF_PASSWORD, make_encrypted_pdf, make_pdf  # noqa: E402
 from test_ui_app import doc_names, plain, start, ui_env, upload  # noqa: E402,F401  (fixture)
 
 PAGE = (b"<html><head><title>Lighthouse log</title></head><body><main><h1>Lighthouse log</h1>"
@@ -34,7 +34,7 @@ def test_password_protected_pdf_asks_for_the_password(ui_env):
     assert any("did not open it" in plain(w.value) for w in at.warning), [w.value for w in at.warning]
     assert "locked.pdf" not in doc_names(at)
 
-    at.text_input(key="pdf_password").set_value("secret")
+    at.text_input(key="pdf_password").set_value(PDF_PASSWORD)
     at.button(key="add_locked").click().run()
     assert at.session_state.ingest_job.wait(timeout=120)
     at.run()
