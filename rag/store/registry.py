@@ -85,6 +85,7 @@ from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 from rag.errors import HopragError, StoreError
 from rag.store.manifest import DocumentRow, Manifest
+from rag.store.vectors import upsert_batched
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -336,12 +337,9 @@ class ChromaManifest:
 
     # ---- writes ----------------------------------------------------------------------
     def _upsert(self, records: dict[str, dict[str, Any]]) -> None:
-        ids = list(records)
-        batch = max(1, int(self._call("batch size", lambda: self.client.get_max_batch_size())))
-        for start in range(0, len(ids), batch):
-            part = ids[start : start + batch]
-            self._call("upsert", lambda: self._collection.upsert(
-                ids=part, metadatas=[records[i] for i in part], embeddings=[_VECTOR] * len(part)))
+        self._call("upsert", lambda: upsert_batched(self.client, self._collection.upsert, ids=list(records),
+                                                    metadatas=list(records.values()),
+                                                    embeddings=[_VECTOR] * len(records)))
 
     def _write(
         self, change: Callable[[_View], tuple[_View, dict[str, dict[str, Any]], list[str]]], tick: bool = True

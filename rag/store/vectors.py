@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -111,6 +111,15 @@ def hnsw_configuration(settings: Any) -> dict[str, int]:
     }
 
 
+def upsert_batched(client: Any, upsert: Callable[..., Any], most: int = 0, **columns: Sequence[Any]) -> None:
+    """Call ``upsert`` (a collection's of ``client``) with ``columns`` (``ids=``, ``metadatas=``, ...) in requests
+    of at most the client's maximum batch size, and of at most ``most`` records when ``most`` is set."""
+    size = int(getattr(client, "get_max_batch_size", lambda: most or 1000)())
+    size = max(1, min(most, size) if most else size)
+    for start in range(0, len(columns["ids"]), size):
+        upsert(**{name: values[start : start + size] for name, values in columns.items()})
+
+
 def _chunks(res: dict[str, Any]) -> list[Chunk]:
     return [Chunk.from_metadata(i, t or "", m or {}) for i, t, m in zip(res["ids"], res["documents"], res["metadatas"])]
 
@@ -172,15 +181,13 @@ class VectorStore:
 
     # ---- writes --------------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        batch = max(1, min(1000, int(getattr(self.client, "get_max_batch_size", lambda: 1000)())))
-        for start in range(0, len(chunks), batch):
-            part = chunks[start : start + batch]
-            self.collection.upsert(
-                ids=[c.id for c in part],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata() for c in part],
-                embeddings=np.asarray(vectors[start : start + batch], dtype=np.float32),
-            )
+        upsert_batched(
+            self.client, self.collection.upsert, most=1000,
+            ids=[c.id for c in chunks],
+            documents=[c.text for c in chunks],
+            metadatas=[c.metadata() for c in chunks],
+            embeddings=np.asarray(vectors, dtype=np.float32),
+        )
 
     def delete_document(self, doc_id: str) -> None:
         """Remove every chunk of ``doc_id``."""

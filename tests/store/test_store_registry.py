@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from servers import chroma_serving
+from test_store_vectors import SmallBatches
 
 from rag.consistency import check_consistency
 from rag.config import Settings
@@ -270,3 +271,10 @@ def test_a_batch_of_documents_is_one_commit_seen_whole(chroma_url, kb, tmp_path)
     finally:
         a.close()
         b.close()
+
+
+def test_records_are_written_in_batches_of_the_clients_size(client, kb):
+    a = registry(SmallBatches(client, 2), kb, "a")
+    a.add_pending_many([doc(f"d{i}") for i in range(5)])
+    a.commit_many([f"d{i}" for i in range(5)])
+    assert registry(client, kb, "b").committed_ids() == [f"d{i}" for i in range(5)]
