@@ -67,7 +67,7 @@ class NameView:
         self.chunks = _Chunks(table)
         self.idf = _Idf(self)
         self.titled = _Titled(table)
-        self._named: dict[str, list[tuple[str, int]]] = {}
+        self._named: dict[str, tuple[int, list[tuple[str, int]]]] = {}
         self._posted: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
 
     def scaled_idf(self, df: int) -> float:
@@ -84,11 +84,16 @@ class NameView:
 
     def _rare(self, chunk_id: str, exclude: set[str], max_df: float) -> list[tuple[str, int]]:
         limit = min(max(max_df * self.n, 2), MAX_POSTINGS)  # a name only two chunks share is always specific
+        return [(name, df) for name, df in self._names(chunk_id)[1] if name not in exclude and df <= limit]
+
+    def _names(self, chunk_id: str) -> tuple[int, list[tuple[str, int]]]:
+        """The row of ``chunk_id`` (-1 when it mentions no name) and its names with their chunk counts."""
         if chunk_id not in self._named:
-            sql = ("SELECT n.name, d.df FROM chunks c JOIN names n ON n.row = c.row JOIN name_df d ON d.name = n.name "
-                   "WHERE c.id = ?")
-            self._remember(self._named, chunk_id, self.table.db().execute(sql, (chunk_id,)).fetchall())
-        return [(name, df) for name, df in self._named[chunk_id] if name not in exclude and df <= limit]
+            sql = ("SELECT c.row, n.name, d.df FROM chunks c JOIN names n ON n.row = c.row "
+                   "JOIN name_df d ON d.name = n.name WHERE c.id = ?")
+            found = self.table.db().execute(sql, (chunk_id,)).fetchall()
+            self._remember(self._named, chunk_id, (found[0][0] if found else -1, [(n, df) for _, n, df in found]))
+        return self._named[chunk_id]
 
     def _postings(self, name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The chunks that mention ``name``: their ids, rows and whether ``name`` is their title."""
@@ -130,8 +135,7 @@ class NameView:
         first = np.ones(len(order), bool)
         first[1:] = row[order[1:]] != row[order[:-1]]
         pick = order[first]
-        own = next((i for i, cid in enumerate(ids) if cid == chunk_id), None)
-        pick = pick[(weight[pick] > 0) & (row[pick] != (row[own] if own is not None else -1))]
+        pick = pick[(weight[pick] > 0) & (row[pick] != self._names(chunk_id)[0])]  # not the parent itself
         return [ids[i] for i in pick.tolist()], row[pick], weight[pick]
 
     def links(self, chunk_id: str, exclude: set[str], max_df: float, title_weight: float = 0.0) -> dict[str, float]:
