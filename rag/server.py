@@ -80,7 +80,7 @@ from rag.jobs import Jobs  # noqa: E402
 from rag.pipeline import RAG  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from rag.store import knowledge_base_names  # noqa: E402
-from rag.store.registry import ChromaManifest, registry_ids  # noqa: E402
+from rag.store.registry import ChromaManifest, registry_id  # noqa: E402
 from rag.types import Answer, Hit  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -377,7 +377,7 @@ class Library:
         if now - self._checked.get(name, 0.0) < REPLICA_CHECK_S:
             return True
         self._checked[name] = now
-        return registry_ids(rag.store.client).get(name) == manifest.collection_id
+        return registry_id(rag.store.client, name) == manifest.collection_id
 
     def _forget(self, name: str, rag: RAG) -> None:
         with self._lock:

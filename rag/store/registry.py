@@ -126,6 +126,22 @@ def registry_ids(client: Any) -> dict[str, str]:
             if c.name.startswith(_PREFIX) and c.name.endswith(SUFFIX)}
 
 
+def registry_id(client: Any, kb: str) -> str | None:
+    """The id of knowledge base ``kb``'s registry collection on the Chroma server of ``client``; None if it has none.
+
+    One lookup by name (:func:`registry_ids` lists every collection of the server).
+    """
+    from chromadb.errors import NotFoundError
+
+    try:
+        return str(client.get_collection(collection_name(kb), embedding_function=None).id)
+    except NotFoundError:
+        return None
+    except Exception as exc:  # chromadb and httpx raise many unrelated types
+        raise StoreError(f"cannot look up knowledge base {kb!r} on the Chroma server ({type(exc).__name__}: {exc}); "
+                         "is it running?") from exc
+
+
 def _stamp() -> str:
     return f"{time.time_ns()}-{secrets.token_hex(4)}"
 

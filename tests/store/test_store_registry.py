@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.store import Store, knowledge_base_names
 from rag.ui_support import knowledge_bases as ui_knowledge_bases
 from rag.store.manifest import DocumentManifest, Manifest
-from rag.store.registry import ChromaManifest, registered_kbs
+from rag.store.registry import ChromaManifest, registered_kbs, registry_id
 from rag.store.vectors import server_client
 from rag.types import Chunk, Document
 
@@ -202,8 +202,10 @@ def test_drop_removes_the_registry(client, kb, tmp_path):
     assert isinstance(a.manifest, ChromaManifest)
     a.add_document(doc("one", chunks=1), _chunks("one", ["Guanacos."]), _vectors(1, 3))
     assert kb in registered_kbs(a.client)
+    assert registry_id(client, kb) == a.manifest.collection_id
     a.drop()
     assert kb not in registered_kbs(client)
+    assert registry_id(client, kb) is None  # looked up by name: gone, not an error
 
 
 def test_a_local_manifest_is_migrated_on_first_open(chroma_url, kb, tmp_path, caplog):
