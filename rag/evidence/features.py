@@ -223,11 +223,50 @@ def sentence_features(
 
     ``cos_resid`` is the cosine with :func:`residual_question` (default: ``cos``).
     """
+    X = lexical_features(question, sentences, hits, bm25)
+    return with_similarity(X, question, sentences, cos, cos_resid)
+
+
+# The columns that depend on the embedding cosines (:func:`with_similarity` fills them).
+SIMILARITY = ("cos", "cos_resid", "cos_rel", "cos_rank", "cos_neighbour", "cos_next", "cos_passage", "term_before_match")
+_COL = {name: i for i, name in enumerate(FEATURES)}
+
+
+def with_similarity(
+    X: np.ndarray, question: str, sentences: Sequence[Sentence], cos: np.ndarray, cos_resid: np.ndarray | None = None
+) -> np.ndarray:
+    """``X`` (from :func:`lexical_features`) with its :data:`SIMILARITY` columns set from ``cos`` and ``cos_resid``.
+
+    Writes into ``X`` and returns it, so a scorer computes the lexical columns once and fills these per pass.
+    """
+    if not len(sentences):
+        return X
+    col = _COL
+    cos = np.asarray(cos, dtype=np.float32)
+    X[:, col["cos"]] = cos
+    X[:, col["cos_resid"]] = cos if cos_resid is None else np.asarray(cos_resid, dtype=np.float32)
+    X[:, col["cos_rel"]] = _rel(cos)
+    X[:, col["cos_rank"]] = _rank(cos)
+    X[:, col["cos_neighbour"]] = _neighbour_max(cos, sentences)
+    X[:, col["cos_next"]] = _next(cos, sentences)
+    passage_best: dict[int, float] = {}
+    for s, c in zip(sentences, cos):
+        passage_best[s.hit] = max(passage_best.get(s.hit, -1.0), float(c))
+    X[:, col["cos_passage"]] = [passage_best[s.hit] for s in sentences]
+    # A term or usage line (an option, a function call) right above the sentence that matches the question.
+    X[:, col["term_before_match"]] = (
+        X[:, col["code_like"]] * np.maximum(X[:, col["cos_next"]], 0.0) * (question_kind(question) == "code")
+    )
+    return X
+
+
+def lexical_features(question: str, sentences: Sequence[Sentence], hits: Sequence[Hit], bm25: np.ndarray) -> np.ndarray:
+    """The feature matrix with every column but the :data:`SIMILARITY` ones (those are 0)."""
     n = len(sentences)
     X = np.zeros((n, len(FEATURES)), dtype=np.float32)
     if not n:
         return X
-    col = {name: i for i, name in enumerate(FEATURES)}
+    col = _COL
     q_lower = " ".join(question.lower().split())
     q_words = set(words(question))
     kind = question_kind(question)
@@ -245,25 +284,15 @@ def sentence_features(
         tw = set(words(t))
         title_in_question.append(len(tw & q_words) / len(tw) if tw else 0.0)
     other_keys = [(i, re.sub(r"\s*\(.*\)$", "", t).lower()) for i, t in enumerate(titles)]
-    cos = np.asarray(cos, dtype=np.float32)
     bm25n = _norm(np.asarray(bm25, dtype=np.float32))
-    X[:, col["cos"]] = cos
-    X[:, col["cos_resid"]] = cos if cos_resid is None else np.asarray(cos_resid, dtype=np.float32)
     hop = first_hop(question, hits)
     if hop is not None:
         X[:, col["beyond_hop1"]] = [float(s.hit != hop) for s in sentences]
-    X[:, col["cos_rel"]] = _rel(cos)
-    X[:, col["cos_rank"]] = _rank(cos)
-    X[:, col["cos_neighbour"]] = _neighbour_max(cos, sentences)
-    X[:, col["cos_next"]] = _next(cos, sentences)
     X[:, col["bm25"]] = bm25n
     X[:, col["bm25_rel"]] = bm25n - 1.0
     X[:, col["bm25_rank"]] = _rank(bm25n)
     X[:, col["bm25_neighbour"]] = _neighbour_max(bm25n, sentences)
     X[:, col["bm25_next"]] = _next(bm25n, sentences)
-    passage_best: dict[int, float] = {}
-    for s, c in zip(sentences, cos):
-        passage_best[s.hit] = max(passage_best.get(s.hit, -1.0), float(c))
     counts: dict[int, int] = {}
     for s in sentences:
         counts[s.hit] = counts.get(s.hit, 0) + 1
@@ -273,7 +302,6 @@ def sentence_features(
         lower = " ".join(text.lower().split())
         sw = words(text)
         sset = set(sw)
-        X[i, col["cos_passage"]] = passage_best[s.hit]
         X[i, col["overlap"]] = len(sset & q_words) / max(len(q_words), 1)
         X[i, col["novelty"]] = len(sset - q_words) / max(len(sset), 1)
         X[i, col["type_match"]] = float(_has_kind(kind, text, q_lower)) if kind != "other" else 0.0
@@ -291,8 +319,6 @@ def sentence_features(
         X[i, col["position"]] = pos / max(counts[s.hit] - 1, 1)
         X[i, col["log_chars"]] = math.log1p(len(text)) / math.log1p(400)
         X[i, col["code_like"]] = float(bool(_CODE.search(text)))
-        # A term or usage line (an option, a function call) right above the sentence that matches the question.
-        X[i, col["term_before_match"]] = X[i, col["code_like"]] * max(X[i, col["cos_next"]], 0.0) * (kind == "code")
         # The first sentence of a passage another passage points to: "Kassel is a city on the Fulda River."
         X[i, col["defines_bridge"]] = X[i, col["first_sentence"]] * named_by_other[s.hit]
     return X

@@ -29,7 +29,7 @@ import numpy as np
 
 from rag.evidence.base import SCORERS, ScorerContext, Sentence
 from rag.evidence.embedding import VectorCache, similarities
-from rag.evidence.features import FEATURES, residual_question, sentence_features
+from rag.evidence.features import FEATURES, lexical_features, residual_question, with_similarity
 from rag.evidence.lexical import bm25_scores
 from rag.types import Hit
 
@@ -107,10 +107,12 @@ class HybridScorer:
         bm25 = bm25_scores(question, [s.text for s in sentences])
         return self._features(question, sentences, hits, range(len(sentences)), bm25)
 
-    def _features(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit], embed, bm25) -> np.ndarray:
+    def _features(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit], embed, bm25,
+                  X: np.ndarray | None = None) -> np.ndarray:
         """Features with the cosines of the sentences ``embed`` indexes (the others get the lowest of those).
 
-        The question, its residual and the chosen sentences are embedded in one call.
+        The question, its residual and the chosen sentences are embedded in one call. ``X``: the
+        :func:`lexical_features` already computed (its similarity columns are overwritten).
         """
         keep = list(embed)
         cos = np.zeros(len(sentences), dtype=np.float32)
@@ -122,7 +124,9 @@ class HybridScorer:
             cos[keep], cos_resid[keep] = sims[0], sims[-1]
             rest = np.setdiff1d(np.arange(len(sentences)), keep)
             cos[rest], cos_resid[rest] = cos[keep].min(), cos_resid[keep].min()
-        return sentence_features(question, sentences, hits, cos, bm25, cos_resid)
+        if X is None:
+            X = lexical_features(question, sentences, hits, bm25)
+        return with_similarity(X, question, sentences, cos, cos_resid)
 
     def score(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit]) -> list[float]:
         if not sentences:
@@ -130,9 +134,10 @@ class HybridScorer:
         # Embedding is the cost (its time grows with the text embedded): only the sentences
         # embed_choice picks by the cheap cues are embedded, the rest score 0.
         bm25 = bm25_scores(question, [s.text for s in sentences])
+        lexical = lexical_features(question, sentences, hits, bm25)  # computed once, for both passes
         cheap = dict(self.weights, cos=0.0, cos_resid=0.0)
-        first = linear(self._features(question, sentences, hits, (), bm25), cheap, self.bias)
+        first = linear(self._features(question, sentences, hits, (), bm25, lexical), cheap, self.bias)
         keep = embed_choice(first, sentences, self.embed_chars)
         scores = np.zeros(len(sentences), dtype=np.float64)
-        scores[keep] = logistic(self._features(question, sentences, hits, keep, bm25), self.weights, self.bias)[keep]
+        scores[keep] = logistic(self._features(question, sentences, hits, keep, bm25, lexical), self.weights, self.bias)[keep]
         return [float(x) for x in scores]

@@ -78,3 +78,23 @@ def test_name_words_are_the_capitalised_words_inside_sentences():
     q = "My inputParser fails. Who taught Akinoshū Kenji's coach in the UK, and is MATLAB needed?"
     # Not "My"/"Who" (they open a sentence), not "Parser" (inside an identifier); accents folded, possessive cut.
     assert name_words(q) == {"akinoshu", "kenji", "uk", "matlab"}
+
+
+def test_lexical_columns_once_then_similarity_columns_per_pass(hit):
+    """The scorer computes the lexical columns once and fills the similarity columns per pass: a second
+    fill must leave exactly what a fresh computation gives, and the cosines move only SIMILARITY columns."""
+    from rag.evidence.features import FEATURES, SIMILARITY, lexical_features, sentence_features, with_similarity
+    from rag.evidence.lexical import bm25_scores
+
+    hits = [hit("Kassel is a city on the Fulda River. Use --fast to skip it. It has a museum.", "Kassel", 0),
+            hit("The museum in Kassel opened in 1779. The option --fast = on is new.", "Museum", 1)]
+    question = "Which option skips the museum in Kassel?"
+    sents = candidate_sentences(hits)
+    bm25 = bm25_scores(question, [s.text for s in sents])
+    rng = np.random.default_rng(0)
+    cos1, cos2, resid2 = (rng.uniform(-0.2, 0.9, len(sents)).astype(np.float32) for _ in range(3))
+    lexical = lexical_features(question, sents, hits, bm25)
+    reused = with_similarity(with_similarity(lexical.copy(), question, sents, cos1), question, sents, cos2, resid2)
+    assert np.array_equal(reused, sentence_features(question, sents, hits, cos2, bm25, resid2))
+    moved = {FEATURES[j] for j in range(len(FEATURES)) if not np.array_equal(reused[:, j], lexical[:, j])}
+    assert moved <= set(SIMILARITY) and {"cos", "cos_rank", "cos_passage", "term_before_match"} <= moved
