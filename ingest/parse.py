@@ -6,11 +6,14 @@ start fast; the embedder's tokenizer reaches them once, via the pool initializer
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import multiprocessing
 import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -143,7 +146,46 @@ _counter: Callable[[str], int] | None = None
 _progress_queue: Any = None  # multiprocessing queue of (source, done, total) back to the ingest process
 
 
+def start_method() -> str:
+    """How parser processes start: fork where the OS has it.
+
+    The workers only run PDFium, Tesseract and the tokenizer, never the torch or Chroma threads of this
+    process, and fork needs no ``__main__`` guard in the caller's script (spawn re-imports it) and no
+    re-import of modules.
+    """
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def parser_pool(workers: int, counter: Callable[[str], int], progress_queue: Any = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` parser processes (:func:`parse_in_worker`), forked now.
+
+    A forked worker must never free an object it inherits. An embedder of a knowledge base closed
+    earlier can still wait in a reference cycle for the garbage collector; if the worker's collector
+    frees its onnxruntime session, the session waits for its thread pool's threads, which do not exist
+    in the child, and the worker hangs for ever (pthread_cond_destroy), and with it the ingest. So
+    this process collects its garbage first, where those threads exist, and freezes its objects while
+    the workers fork: a frozen object is never collected in the child (:func:`init_worker` freezes
+    again for a worker started later).
+    """
+    method = start_method()
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=init_worker,
+        initargs=(counter, progress_queue),
+    )
+    if method == "fork":
+        gc.collect()
+        gc.freeze()
+        try:
+            pool.submit(int).result()  # with fork, the first task starts every worker
+        finally:
+            gc.unfreeze()
+    return pool
+
+
 def init_worker(counter: Callable[[str], int], progress_queue: Any = None) -> None:
+    gc.freeze()  # what this process inherited is never collected here (see parser_pool)
     global _counter, _progress_queue
     _counter = counter
     _progress_queue = progress_queue

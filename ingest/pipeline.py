@@ -33,7 +33,7 @@ from rag.types import Document, FileResult, IngestReport
 
 from ingest.embed_cache import EmbeddingCache, embed_cached
 from ingest.parse import (
-    ParseJob, Parsed, doc_id_of, init_worker, parse_in_worker, parse_or_reason, token_counter, too_big,
+    ParseJob, Parsed, doc_id_of, parse_in_worker, parse_or_reason, parser_pool, start_method, token_counter, too_big,
 )
 from ingest.web import Fetched, WebOptions, crawl, is_url
 
@@ -261,7 +261,7 @@ class Ingestor:
             return
         queue = deque(todo)
         window: list[_Pending] = []
-        pages = multiprocessing.get_context(self._start_method()).Queue()  # OCR page progress from the workers
+        pages = multiprocessing.get_context(start_method()).Queue()  # OCR page progress from the workers
 
         def relay() -> None:
             while True:
@@ -315,20 +315,8 @@ class Ingestor:
         finally:
             pool.shutdown(cancel_futures=True)
 
-    @staticmethod
-    def _start_method() -> str:
-        # fork: the workers only run PDFium, Tesseract and the tokenizer, never the torch or
-        # Chroma threads of this process, and fork needs no __main__ guard in
-        # the caller's script (spawn re-imports it) and no re-import of modules.
-        return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-
     def _pool(self, workers: int, pages=None) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context(self._start_method()),
-            initializer=init_worker,
-            initargs=(token_counter(self.embedder), pages),
-        )
+        return parser_pool(workers, token_counter(self.embedder), pages)
 
     def _parse_here(self, job: ParseJob, note: Progress) -> Parsed | str:
         return parse_or_reason(
