@@ -104,15 +104,18 @@ class HybridScorer:
 
     def features(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit]) -> np.ndarray:
         """The feature matrix of the sentences (for fitting and inspection; every sentence embedded)."""
-        bm25 = bm25_scores(question, [s.text for s in sentences])
-        return self._features(question, sentences, hits, range(len(sentences)), bm25)
+        return self._features(question, sentences, hits, range(len(sentences)), self._lexical(question, sentences, hits))
 
-    def _features(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit], embed, bm25,
-                  X: np.ndarray | None = None) -> np.ndarray:
-        """Features with the cosines of the sentences ``embed`` indexes (the others get the lowest of those).
+    @staticmethod
+    def _lexical(question: str, sentences: Sequence[Sentence], hits: Sequence[Hit]) -> np.ndarray:
+        return lexical_features(question, sentences, hits, bm25_scores(question, [s.text for s in sentences]))
 
-        The question, its residual and the chosen sentences are embedded in one call. ``X``: the
-        :func:`lexical_features` already computed (its similarity columns are overwritten).
+    def _features(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit], embed,
+                  lexical: np.ndarray) -> np.ndarray:
+        """``lexical`` (:func:`lexical_features`) with the cosines of the sentences ``embed`` indexes (the others
+        get the lowest of those) in its similarity columns, overwritten in place.
+
+        The question, its residual and the chosen sentences are embedded in one call.
         """
         keep = list(embed)
         cos = np.zeros(len(sentences), dtype=np.float32)
@@ -124,20 +127,17 @@ class HybridScorer:
             cos[keep], cos_resid[keep] = sims[0], sims[-1]
             rest = np.setdiff1d(np.arange(len(sentences)), keep)
             cos[rest], cos_resid[rest] = cos[keep].min(), cos_resid[keep].min()
-        if X is None:
-            X = lexical_features(question, sentences, hits, bm25)
-        return with_similarity(X, question, sentences, cos, cos_resid)
+        return with_similarity(lexical, question, sentences, cos, cos_resid)
 
     def score(self, question: str, sentences: Sequence[Sentence], hits: Sequence[Hit]) -> list[float]:
         if not sentences:
             return []
         # Embedding is the cost (its time grows with the text embedded): only the sentences
         # embed_choice picks by the cheap cues are embedded, the rest score 0.
-        bm25 = bm25_scores(question, [s.text for s in sentences])
-        lexical = lexical_features(question, sentences, hits, bm25)  # computed once, for both passes
+        lexical = self._lexical(question, sentences, hits)  # computed once, for both passes
         cheap = dict(self.weights, cos=0.0, cos_resid=0.0)
-        first = linear(self._features(question, sentences, hits, (), bm25, lexical), cheap, self.bias)
+        first = linear(self._features(question, sentences, hits, (), lexical), cheap, self.bias)
         keep = embed_choice(first, sentences, self.embed_chars)
         scores = np.zeros(len(sentences), dtype=np.float64)
-        scores[keep] = logistic(self._features(question, sentences, hits, keep, bm25, lexical), self.weights, self.bias)[keep]
+        scores[keep] = logistic(self._features(question, sentences, hits, keep, lexical), self.weights, self.bias)[keep]
         return [float(x) for x in scores]
